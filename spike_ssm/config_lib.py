@@ -114,6 +114,7 @@ def base_config() -> config_dict.ConfigDict:
       glu="half_glu1",
       dropout=0.0,
       pooling="mean",
+      positions="none",
       neuron=config_dict.ConfigDict(dict(kind="none")),
       quantize="none",
   ))

@@ -2,6 +2,7 @@
 
     inputs (B, T) ids or (B, T, C) features
       -> encoder: embedding or linear to width D
+      -> positions (optional): + sinusoidal or learned table  (Transformer)
       -> N blocks:  x <- x + GLU(neuron(layer(norm(x))))   (prenorm)
                     x <- norm(x + GLU(neuron(layer(x))))   (postnorm)
          padded positions are zeroed after every block
@@ -10,7 +11,11 @@
 Every block's sequence layer is chosen by name from `models.registry`. Padded
 positions (t >= length) are zeroed before and after every block and excluded
 from batch-norm statistics and from masked pooling, so for causal layers and
-for bidirectional layers alike the padding changes nothing.
+for bidirectional layers alike the padding changes nothing. Layers whose
+class sets `accepts_mask = True` also get the `(B, T)` mask (attention uses
+it to ignore padded keys, a backward RNN to start at the last real token),
+and those with `accepts_is_training = True` get `is_training` for their own
+dropout.
 """
 
 from collections.abc import Mapping
@@ -21,11 +26,13 @@ import jax
 import jax.numpy as jnp
 
 from spike_ssm.models import registry
+from spike_ssm.ops import attention
 
 NORMS = ("layer", "batch", "none")
 GLUS = ("none", "gelu", "full_glu", "half_glu1", "half_glu2")
 POOLINGS = ("mean", "masked_mean", "last", "none")
 NEURONS = ("none", "lif", "psu_lif")
+POSITIONS = ("none", "sinusoidal", "learned")
 
 
 def length_mask(lengths: jax.Array | None, seq_len: int,
@@ -208,7 +215,14 @@ class SequenceBackbone(hk.Module):
         norm = _norm(self.norm, "norm")
         skip = x
         h = norm(x, mask, is_training) * m if self.prenorm else x
-        h = registry.build_layer(self.layer, self.width, **self.layer_kwargs)(h)
+        layer = registry.build_layer(self.layer, self.width,
+                                     **self.layer_kwargs)
+        extra = {}
+        if getattr(layer, "accepts_mask", False):
+          extra["mask"] = mask
+        if getattr(layer, "accepts_is_training", False):
+          extra["is_training"] = is_training
+        h = layer(h, **extra)
         if self.neuron_kind != "none":
           h = SpikingStage(self.neuron_kind, self.width, self.neuron_kwargs,
                            name="neuron")(h, mask)
@@ -235,6 +249,59 @@ def pool(x: jax.Array, mask: jax.Array, kind: str) -> jax.Array:
   raise ValueError(f"pooling must be one of {POOLINGS}, got {kind!r}.")
 
 
+class PositionalEncoding(hk.Module):
+  """Adds a position table to `(B, T, D)` features: `x + P[:T]`.
+
+  sinusoidal  the fixed table of Vaswani et al. (2017), computed for T
+              (`spike_ssm.ops.attention.sinusoidal_positions`).
+  learned     a trained table `pos_embed` of shape `(max_len, D)`, drawn
+              from N(0, 0.02^2) as in BERT and the LRA Transformer.
+  none        x unchanged.
+  """
+
+  def __init__(self, kind: str, max_len: int | None = None,
+               name: str | None = None):
+    """Constructs a PositionalEncoding.
+
+    Args:
+      kind: one of `POSITIONS`.
+      max_len: the most positions a learned table holds (required for
+        "learned", ignored otherwise).
+      name: module name.
+
+    Raises:
+      ValueError: an unknown kind, or a learned table without a positive
+        max_len.
+    """
+    super().__init__(name=name)
+    if kind not in POSITIONS:
+      raise ValueError(f"positions must be one of {POSITIONS}, got {kind!r}.")
+    if kind == "learned" and (not isinstance(max_len, int) or
+                              isinstance(max_len, bool) or max_len < 1):
+      raise ValueError("positions='learned' needs `max_len`, an int >= 1 "
+                       f"(the longest sequence), got {max_len!r}.")
+    self.kind = kind
+    self.max_len = max_len
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    """x: (B, T, D) -> x + P[:T], same shape and dtype.
+
+    Raises:
+      ValueError: if T exceeds `max_len` for a learned table.
+    """
+    if self.kind == "none":
+      return x
+    t, d = x.shape[-2:]
+    if self.kind == "sinusoidal":
+      return x + attention.sinusoidal_positions(t, d, dtype=x.dtype)
+    if t > self.max_len:
+      raise ValueError(f"The sequence has T={t} positions, more than the "
+                       f"learned position table's max_len={self.max_len}.")
+    table = hk.get_parameter("pos_embed", (self.max_len, d), jnp.float32,
+                             hk.initializers.RandomNormal(stddev=0.02))
+    return x + table[:t].astype(x.dtype)
+
+
 class SequenceModel(hk.Module):
   """Encoder + backbone + pooling + head for every task kind.
 
@@ -242,6 +309,8 @@ class SequenceModel(hk.Module):
   for sequence targets, `(B,)` for regression. With `dual=True` (LRA
   retrieval) both documents go through the same encoder/backbone and the head
   sees `[u, v, u * v, u - v]` of their pooled features (Tay et al. 2021).
+  `positions` adds a position table after the encoder (`PositionalEncoding`;
+  attention layers need one, recurrent and SSM layers do not).
   """
 
   def __init__(self,
@@ -252,9 +321,14 @@ class SequenceModel(hk.Module):
                target_kind: str = "class",
                dual: bool = False,
                pooling: str = "mean",
+               positions: str = "none",
+               max_len: int | None = None,
                backbone: Mapping[str, Any],
                name: str | None = None):
     super().__init__(name=name)
+    if positions not in POSITIONS:
+      raise ValueError(
+          f"positions must be one of {POSITIONS}, got {positions!r}.")
     if input_kind not in ("tokens", "continuous"):
       raise ValueError(
           f"input_kind must be tokens|continuous, got {input_kind!r}.")
@@ -271,6 +345,8 @@ class SequenceModel(hk.Module):
     self.target_kind = target_kind
     self.dual = dual
     self.pooling = pooling
+    self.positions = positions
+    self.max_len = max_len
     self.backbone_kwargs = dict(backbone)
 
   def __call__(self, batch: Mapping[str, jax.Array], *,
@@ -284,6 +360,8 @@ class SequenceModel(hk.Module):
       embed = hk.Embed(self.vocab_size, width, name="embed")
     else:
       embed = hk.Linear(width, name="encoder")
+    add_positions = PositionalEncoding(self.positions, self.max_len,
+                                       name="positions")
     body = SequenceBackbone(**self.backbone_kwargs, name="backbone")
 
     def encode(inputs, lengths):
@@ -294,7 +372,8 @@ class SequenceModel(hk.Module):
             f"({'(B, T)' if want == 2 else '(B, T, C)'}), got shape "
             f"{inputs.shape}.")
       mask = length_mask(lengths, inputs.shape[1], inputs.shape[0])
-      return body(embed(inputs), mask, is_training=is_training), mask
+      x = add_positions(embed(inputs))
+      return body(x, mask, is_training=is_training), mask
 
     x, mask = encode(batch["inputs"], batch.get("lengths"))
     if self.target_kind == "sequence":
