@@ -192,33 +192,36 @@ def streamed(cls, *args, **kwargs):
 
 class TransformerLayerTest(parameterized.TestCase):
 
-  @parameterized.parameters((False, None, None), (True, None, 12),
-                            (False, 2, 12), (True, 2, None))
-  def test_matches_float64_reference(self, causal, ffn, qkv_dim):
+  @parameterized.parameters((False, None, None, False),
+                            (True, None, 12, False), (False, 2, 12, False),
+                            (True, 2, None, True))
+  def test_matches_float64_reference(self, causal, ffn, qkv_dim, time_major):
     # Given random inputs with padding in two of three rows.
     b, t, d, heads = 3, 9, 8, 2
     seed = _seed(causal, ffn, qkv_dim)
     x = random_input(seed, (b, t, d))
     mask = lengths_mask([9, 5, 1], t)
     fn = transformed(layers.TransformerLayer, heads, causal=causal,
-                     ffn_multiplier=ffn, qkv_dim=qkv_dim)
-    params = perturbed_params(fn, seed, x, mask)
-    # When the layer runs (jitted).
-    y = jax.jit(fn.apply)(params, None, x, mask)
+                     ffn_multiplier=ffn, qkv_dim=qkv_dim,
+                     time_major=time_major)
+    x_in = x.swapaxes(0, 1) if time_major else x
+    params = perturbed_params(fn, seed, x_in, mask)
+    # When the layer runs (jitted), batch- or time-major.
+    y = jax.jit(fn.apply)(params, None, x_in, mask)
+    y = y.swapaxes(0, 1) if time_major else y
     # Then it equals the float64 reference at every position.
     self.assertEqual(y.dtype, jnp.float32)
     np.testing.assert_allclose(
         y, reference_transformer(params, x, mask, heads=heads, causal=causal,
                                  ffn=ffn), **tol.F32_VS_F64)
 
-  @parameterized.parameters(None, 4)
-  def test_causal_future_does_not_change_past(self, ffn):
+  def test_causal_future_does_not_change_past(self):
     # Given an input and a copy changed from step 6 on.
     x = random_input(1, (2, 10, 8))
     x2 = x.at[:, 6:].add(random_input(21, (2, 4, 8)))
     mask = np.ones((2, 10), np.float32)
     fn = transformed(layers.TransformerLayer, 2, causal=True,
-                     ffn_multiplier=ffn)
+                     ffn_multiplier=4)
     params = perturbed_params(fn, 1, x, mask)
     apply = jax.jit(fn.apply)
     # When the causal layer runs on both.
@@ -260,29 +263,18 @@ class TransformerLayerTest(parameterized.TestCase):
         float(np.abs(np.asarray(z)[valid] - np.asarray(z2)[valid]).max()),
         1e-3)
 
-  def test_time_major_equals_batch_major(self):
-    x = random_input(5, (2, 6, 8))
-    mask = lengths_mask([6, 4], 6)
-    fn = transformed(layers.TransformerLayer, 4, ffn_multiplier=1)
-    fn_tm = transformed(layers.TransformerLayer, 4, ffn_multiplier=1,
-                        time_major=True)
-    params = perturbed_params(fn, 5, x, mask)
-    y = jax.jit(fn.apply)(params, None, x, mask)
-    y_tm = jax.jit(fn_tm.apply)(params, None, x.swapaxes(0, 1), mask)
-    np.testing.assert_allclose(y_tm.swapaxes(0, 1), y, **tol.F32_VS_F64)
-
   def test_dropout_only_when_training(self):
     # Given a layer with both dropouts.
     x = random_input(6, (2, 6, 8))
     mask = np.ones((2, 6), np.float32)
-    fn = transformed(layers.TransformerLayer, 2, ffn_multiplier=2,
-                     dropout=0.3, attention_dropout=0.3)
+    fn = transformed(layers.TransformerLayer, 2, dropout=0.3,
+                     attention_dropout=0.3)
     params = perturbed_params(fn, 6, x, mask)
     # When it runs in evaluation mode, then it is the dropout-free layer;
     y = jax.jit(fn.apply)(params, None, x, mask)
     np.testing.assert_allclose(
         y, reference_transformer(params, x, mask, heads=2, causal=False,
-                                 ffn=2), **tol.F32_VS_F64)
+                                 ffn=None), **tol.F32_VS_F64)
     # in training mode it depends on the key.
     train = jax.jit(functools.partial(fn.apply, is_training=True))
     a = train(params, jax.random.PRNGKey(0), x, mask)
@@ -367,19 +359,22 @@ RNNS = {"lstm": layers.LSTMLayer, "gru": layers.GRULayer}
 class RecurrentLayerTest(parameterized.TestCase):
 
   @parameterized.product(kind=("lstm", "gru"),
-                         bidirectional_hidden=((False, None), (False, 6),
-                                               (True, 6)))
-  def test_matches_float64_reference(self, kind, bidirectional_hidden):
-    bidirectional, hidden = bidirectional_hidden
+                         case=((False, None, False), (False, 6, False),
+                               (True, 6, True)))
+  def test_matches_float64_reference(self, kind, case):
+    bidirectional, hidden, time_major = case
     # Given padded inputs (rows of length 11, 6 and 2).
     b, t, d = 3, 11, 4
     seed = _seed(kind, bidirectional, hidden)
     x = random_input(seed, (b, t, d))
     mask = lengths_mask([11, 6, 2], t)
-    fn = transformed(RNNS[kind], hidden, bidirectional=bidirectional)
-    params = perturbed_params(fn, seed, x, mask)
-    # When the layer runs (jitted) with the mask.
-    y = jax.jit(fn.apply)(params, None, x, mask)
+    fn = transformed(RNNS[kind], hidden, bidirectional=bidirectional,
+                     time_major=time_major)
+    x_in = x.swapaxes(0, 1) if time_major else x
+    params = perturbed_params(fn, seed, x_in, mask)
+    # When the layer runs (jitted) with the mask, batch- or time-major.
+    y = jax.jit(fn.apply)(params, None, x_in, mask)
+    y = y.swapaxes(0, 1) if time_major else y
     # Then it equals the float64 recurrence that holds the state at padding.
     self.assertEqual(y.dtype, jnp.float32)
     want = reference_rnn(kind, params, x, mask, hidden=hidden or d,
@@ -430,17 +425,6 @@ class RecurrentLayerTest(parameterized.TestCase):
     self.assertIsInstance(state, want)
     for leaf in state:
       self.assertEqual((leaf.shape, leaf.dtype), ((2, 5), jnp.float32))
-
-  def test_time_major_equals_batch_major(self):
-    x = random_input(11, (2, 7, 4))
-    mask = lengths_mask([7, 3], 7)
-    fn = transformed(layers.GRULayer, 5, bidirectional=True)
-    fn_tm = transformed(layers.GRULayer, 5, bidirectional=True,
-                        time_major=True)
-    params = perturbed_params(fn, 11, x, mask)
-    y = jax.jit(fn.apply)(params, None, x, mask)
-    y_tm = jax.jit(fn_tm.apply)(params, None, x.swapaxes(0, 1), mask)
-    np.testing.assert_allclose(y_tm.swapaxes(0, 1), y, **tol.F32_VS_F64)
 
   @parameterized.product(kind=("lstm", "gru"), bidirectional=(False, True))
   def test_golden_parameter_tree(self, kind, bidirectional):
