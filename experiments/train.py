@@ -49,7 +49,8 @@ def build_model(config: ml_collections.ConfigDict,
         num_classes=spec.num_classes, input_kind=spec.kind,
         vocab_size=spec.vocab_size, target_kind=spec.target_kind,
         dual=spec.dual, pooling=m.pooling, positions=m.positions,
-        max_len=spec.seq_len, backbone=backbone_kwargs)
+        max_len=spec.seq_len, backbone=backbone_kwargs,
+        quantize=m.quantize)
     return model(batch, is_training=is_training)
 
   return hk.transform_with_state(forward)

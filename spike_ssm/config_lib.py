@@ -195,6 +195,9 @@ def validate(config: config_dict.ConfigDict) -> None:
   if not 0.0 <= config.model.dropout < 1.0:
     raise ValueError(
         f"config.model.dropout must be in [0, 1), got {config.model.dropout}.")
+  if config.model.quantize not in ("none", "int8", "ternary"):
+    raise ValueError("config.model.quantize must be none|int8|ternary, got "
+                     f"{config.model.quantize!r}.")
   if config.precision.loss_scale not in ("none", "dynamic", "static"):
     raise ValueError("config.precision.loss_scale must be none|dynamic|static,"
                      f" got {config.precision.loss_scale!r}.")
@@ -267,7 +270,7 @@ def lra_demo(config: config_dict.ConfigDict) -> None:
   """The demo preset of the LRA configs: a small generated ListOps.
 
   Sets the data (6000 training expressions of 20-100 tokens, depth <= 4),
-  batch 32, a 3 x 64 model without dropout and a 1000-step schedule that
+  batch 32, a 3 x 64 model without dropout and a 2000-step schedule that
   learns visibly within minutes on 2 CPU cores. Each config then sizes its
   own layer (`layer_kwargs`), norm and learning rates.
 
@@ -283,8 +286,8 @@ def lra_demo(config: config_dict.ConfigDict) -> None:
   config.model.update(num_layers=3, width=64, dropout=0.0)
   config.optim.update(weight_decay=0.01, warmup_steps=50)
   config.train.num_epochs = None
-  config.train.num_steps = 1000
-  config.train.update(log_every=50, eval_every=250, ckpt_every=250)
+  config.train.num_steps = 2000
+  config.train.update(log_every=100, eval_every=500, ckpt_every=500)
 
 
 def lra_smoke(config: config_dict.ConfigDict) -> None:

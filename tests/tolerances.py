@@ -30,3 +30,35 @@ KS_ALPHA = 1e-3
 # far above the float32 membrane errors above (< 1e-4), so rounding cannot
 # flip a spike.
 THRESHOLD_MARGIN = 1e-3
+# The same guard for short spiking layers whose membranes see few float32
+# roundings (seed layers): |membrane - threshold| must exceed this in the
+# float64 reference before spike trains are compared exactly.
+SPIKE_MARGIN_F32 = 1e-4
+
+# Modulus of a float32 complex pole exp(-dt lambda) (cos + i sin): cos and
+# sin are each rounded, so |a| can exceed its exact value by about one
+# float32 ulp of 1.0 (measured < 2**-24 over 1e6 frequencies).
+POLE_MODULUS_F32 = 2.0**-23
+# float32 phases in (-pi, pi] against float64, on the circle: absolute, a
+# few float32 ulps of pi (2.4e-7 each). Where a phase is the angle of a sum
+# z, scale it by the sum's condition number sum|terms| / |z|.
+PHASE_F32 = dict(rtol=0.0, atol=1e-6)
+# Finite-difference step of check_grads for strongly curved functions (the
+# phasor layers' 1/|z| terms): central differences err by ~eps^2 f''' / 6,
+# which at check_grads' default eps = 1e-4 can exceed GRAD_F64; float64
+# rounding at eps = 1e-6 is ~1e-10 relative.
+GRAD_F64_STEP = 1e-6
+
+
+# Rate checks on N seeded Bernoulli draws: |mean - p| must stay within this
+# many binomial standard deviations sqrt(p (1 - p) / N) (a 5-sigma band: a
+# correct sampler leaves it with probability < 1e-6).
+BINOMIAL_SIGMAS = 5.0
+# Stochastic spikes are compared exactly, so test draws are checked to keep
+# every uniform at least this far from its firing probability (float64
+# reference): far above float32 rounding of p, so no draw can flip.
+PROBABILITY_MARGIN = 1e-5
+# Quantiser tests redraw inputs until every scaled value is at least this far
+# from a rounding boundary (k + 1/2) in float64, so float32 rounding of the
+# division cannot change a code.
+ROUNDING_MARGIN = 1e-3

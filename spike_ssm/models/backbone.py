@@ -16,6 +16,17 @@ class sets `accepts_mask = True` also get the `(B, T)` mask (attention uses
 it to ignore padded keys, a backward RNN to start at the last real token),
 and those with `accepts_is_training = True` get `is_training` for their own
 dropout.
+
+Quantisation (`quantize` = "none" | "int8" | "ternary", config key
+`model.quantize`): the position-wise projections inside the model, i.e. the
+GLU projections of every block (`glu/out1`, `glu/out2`) and the dual-encoder
+MLP (`dual_mlp`), become `layers.QuantLinear` (fake-quantised weights,
+straight-through gradients; `spike_ssm.layers.quant`). The input encoder /
+embedding and the output head stay float, as BitNet keeps its embedding and
+output layers in high precision: they are a small share of the weights and
+the most sensitive to rounding. The sequence layers themselves (SSM
+eigenvalues, steps, B, C, D) are never quantised. Parameter names and shapes
+do not change with `quantize`.
 """
 
 from collections.abc import Mapping
@@ -25,6 +36,7 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 
+from spike_ssm.layers import quant as quant_layers
 from spike_ssm.models import registry
 from spike_ssm.ops import attention
 
@@ -104,15 +116,18 @@ class GatedOutput(hk.Module):
   full_glu  y = W1 gelu(x) * sigmoid(W2 gelu(x))
   half_glu1 y = gelu(x) * sigmoid(W gelu(x))
   half_glu2 y = x * sigmoid(W gelu(x))
-  Dropout follows the activation and the gate.
+  Dropout follows the activation and the gate. With `quantize` "int8" or
+  "ternary" the projections W, W1, W2 are `QuantLinear`s.
   """
 
-  def __init__(self, kind: str, dropout: float, name: str | None = None):
+  def __init__(self, kind: str, dropout: float, *, quantize: str = "none",
+               name: str | None = None):
     super().__init__(name=name)
     if kind not in GLUS:
       raise ValueError(f"glu must be one of {GLUS}, got {kind!r}.")
     self.kind = kind
     self.dropout = dropout
+    self.quantize = quant_layers.check_quantize(quantize)
 
   def __call__(self, x: jax.Array, is_training: bool) -> jax.Array:
     if self.kind == "none":
@@ -121,13 +136,14 @@ class GatedOutput(hk.Module):
     g = _dropout(jax.nn.gelu(x), self.dropout, is_training)
     if self.kind == "gelu":
       return g
+    linear = lambda name: quant_layers.linear(d, quantize=self.quantize,
+                                              name=name)
     if self.kind == "full_glu":
-      y = hk.Linear(d, name="out1")(g) * jax.nn.sigmoid(
-          hk.Linear(d, name="out2")(g))
+      y = linear("out1")(g) * jax.nn.sigmoid(linear("out2")(g))
     elif self.kind == "half_glu1":
-      y = g * jax.nn.sigmoid(hk.Linear(d, name="out2")(g))
+      y = g * jax.nn.sigmoid(linear("out2")(g))
     else:
-      y = x * jax.nn.sigmoid(hk.Linear(d, name="out2")(g))
+      y = x * jax.nn.sigmoid(linear("out2")(g))
     return _dropout(y, self.dropout, is_training)
 
 
@@ -166,7 +182,8 @@ class SequenceBackbone(hk.Module):
 
   Each block is `x + GLU(neuron(layer(norm(x))))` (prenorm) or
   `norm(x + GLU(neuron(layer(x))))` (postnorm), with padded positions zeroed
-  before the layer and after the residual.
+  before the layer and after the residual. `quantize` ("none", "int8",
+  "ternary") fake-quantises the GLU projections (see the module docstring).
   """
 
   def __init__(self,
@@ -180,9 +197,11 @@ class SequenceBackbone(hk.Module):
                glu: str = "half_glu1",
                dropout: float = 0.0,
                neuron: Mapping[str, Any] | None = None,
+               quantize: str = "none",
                name: str | None = None):
     super().__init__(name=name)
     registry.get_entry(layer)  # Fail early on an unknown name.
+    self.quantize = quant_layers.check_quantize(quantize)
     if norm not in NORMS:
       raise ValueError(f"norm must be one of {NORMS}, got {norm!r}.")
     if glu not in GLUS:
@@ -226,7 +245,8 @@ class SequenceBackbone(hk.Module):
         if self.neuron_kind != "none":
           h = SpikingStage(self.neuron_kind, self.width, self.neuron_kwargs,
                            name="neuron")(h, mask)
-        h = GatedOutput(self.glu, self.dropout, name="glu")(h, is_training)
+        h = GatedOutput(self.glu, self.dropout, quantize=self.quantize,
+                        name="glu")(h, is_training)
         x = skip + h.astype(skip.dtype)
         if not self.prenorm:
           x = norm(x, mask, is_training)
@@ -311,6 +331,9 @@ class SequenceModel(hk.Module):
   sees `[u, v, u * v, u - v]` of their pooled features (Tay et al. 2021).
   `positions` adds a position table after the encoder (`PositionalEncoding`;
   attention layers need one, recurrent and SSM layers do not).
+  `quantize` ("none", "int8", "ternary") fake-quantises the backbone's GLU
+  projections and the dual MLP; the encoder and the head stay float (see
+  the module docstring).
   """
 
   def __init__(self,
@@ -324,11 +347,18 @@ class SequenceModel(hk.Module):
                positions: str = "none",
                max_len: int | None = None,
                backbone: Mapping[str, Any],
+               quantize: str = "none",
                name: str | None = None):
     super().__init__(name=name)
     if positions not in POSITIONS:
       raise ValueError(
           f"positions must be one of {POSITIONS}, got {positions!r}.")
+    quant_layers.check_quantize(quantize)
+    inner = backbone.get("quantize", quantize)
+    if inner != quantize:
+      raise ValueError(
+          f"quantize={quantize!r} conflicts with backbone['quantize']="
+          f"{inner!r}; set it once, on SequenceModel.")
     if input_kind not in ("tokens", "continuous"):
       raise ValueError(
           f"input_kind must be tokens|continuous, got {input_kind!r}.")
@@ -347,7 +377,8 @@ class SequenceModel(hk.Module):
     self.pooling = pooling
     self.positions = positions
     self.max_len = max_len
-    self.backbone_kwargs = dict(backbone)
+    self.quantize = quantize
+    self.backbone_kwargs = dict(backbone, quantize=quantize)
 
   def __call__(self, batch: Mapping[str, jax.Array], *,
                is_training: bool) -> jax.Array:
@@ -384,8 +415,9 @@ class SequenceModel(hk.Module):
       v = pool(x2, mask2, self.pooling)
       u = pooled
       pooled = jnp.concatenate([u, v, u * v, u - v], axis=-1)
-      pooled = jax.nn.gelu(hk.Linear(self.backbone_kwargs["width"],
-                                     name="dual_mlp")(pooled))
+      pooled = jax.nn.gelu(quant_layers.linear(
+          self.backbone_kwargs["width"], quantize=self.quantize,
+          name="dual_mlp")(pooled))
     if self.target_kind == "regression":
       return hk.Linear(1, name="head")(pooled)[..., 0]
     return hk.Linear(self.num_classes, name="head")(pooled)

@@ -31,12 +31,17 @@ class LayerEntry:
     ssm_core: whether the class is an SSM core whose dynamics parameters get
       the SSM learning rate and whose compute stays in float32.
     streaming: whether the layer has `initial_state` / `step`.
+    layer: False for SSM cores with their own call signature (the seed
+      layers) that configs cannot place in a backbone block; they are
+      listed so the optimiser and precision policies still treat them as
+      cores.
   """
   name: str
   target: str
   build: Callable[..., hk.Module] | None = None
   ssm_core: bool = True
   streaming: bool = True
+  layer: bool = True
 
   def cls(self) -> type[hk.Module]:
     module, _, attr = self.target.partition(":")
@@ -55,12 +60,17 @@ def register_layer(entry: LayerEntry) -> LayerEntry:
 
 
 def layer_names() -> tuple[str, ...]:
-  return tuple(sorted(_REGISTRY))
+  """Names a config may use as `model.layer`."""
+  return tuple(sorted(n for n, e in _REGISTRY.items() if e.layer))
 
 
 def get_entry(name: str) -> LayerEntry:
+  """The entry of layer `name` (ValueError listing the valid names)."""
   try:
-    return _REGISTRY[name]
+    entry = _REGISTRY[name]
+    if not entry.layer:
+      raise KeyError(name)
+    return entry
   except KeyError:
     raise ValueError(
         f"Unknown sequence layer {name!r}; registered layers are "
@@ -94,6 +104,11 @@ def ssm_core_module_names() -> set[str]:
   return names
 
 
+def core_entries() -> list[LayerEntry]:
+  """Every entry flagged as an SSM core, layers or not."""
+  return [e for e in _REGISTRY.values() if e.ssm_core]
+
+
 def _snake(name: str) -> str:
   """Haiku's default module name for a class name (S5 -> s5, LRU -> lru)."""
   s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
@@ -104,6 +119,14 @@ def _snake(name: str) -> str:
 # The built-in layers. More join as they are written.
 register_layer(LayerEntry("s5", "spike_ssm.ssm.s5:S5"))
 register_layer(LayerEntry("lru", "spike_ssm.ssm.lru:LRU"))
+register_layer(LayerEntry("s4d", "spike_ssm.ssm.s4:S4D"))
+register_layer(LayerEntry("s4", "spike_ssm.ssm.s4:S4"))
+register_layer(LayerEntry("raven", "spike_ssm.experimental.raven:RavenRSM"))
+register_layer(LayerEntry("mamba", "spike_ssm.ssm.mamba:MambaBlock"))
+register_layer(LayerEntry("mamba_core", "spike_ssm.ssm.mamba:Mamba"))
+register_layer(LayerEntry("chunked", "spike_ssm.ssm.chunked:ChunkedSSM",
+                          ssm_core=False))
+# Baselines (not SSM cores).
 register_layer(LayerEntry("transformer",
                           "spike_ssm.layers.baselines:TransformerLayer",
                           ssm_core=False, streaming=False))
@@ -111,3 +134,8 @@ register_layer(LayerEntry("lstm", "spike_ssm.layers.baselines:LSTMLayer",
                           ssm_core=False))
 register_layer(LayerEntry("gru", "spike_ssm.layers.baselines:GRULayer",
                           ssm_core=False))
+# Seed layers: SSM cores with their own call signatures (not backbone layers).
+register_layer(LayerEntry("capibara", "spike_ssm.ssm.capibara:CapibaraJAXSSM",
+                          layer=False))
+register_layer(LayerEntry("spike_ssm", "spike_ssm.ssm.spike_ssm:SpikeSSM",
+                          layer=False))

@@ -1,6 +1,7 @@
 """Tests for spike_ssm.ops.scans.linear_scan."""
 
 import itertools
+import zlib
 
 from absl.testing import absltest
 from absl.testing import parameterized
@@ -75,8 +76,9 @@ class LinearScanReferenceTest(parameterized.TestCase):
   def test_matches_float64_reference(self, mode, time_varying, reverse,
                                      complex_, with_h0):
     # Given a random stable recurrence of 24 steps over a [3, 5] state.
-    rng = np.random.default_rng(hash((mode, time_varying, reverse, complex_,
-                                      with_h0)) % 2**32)
+    # A seed that is stable across processes (str hashes are salted).
+    rng = np.random.default_rng(zlib.crc32(
+        repr((mode, time_varying, reverse, complex_, with_h0)).encode()))
     (a, b, h0), (a32, b32, h032) = random_problem(
         rng, 24, (3, 5), time_varying=time_varying, complex_=complex_,
         with_h0=with_h0)

@@ -94,7 +94,7 @@ class SharedPresetsTest(parameterized.TestCase):
     self.assertEqual((c.data.options.num_train, c.data.options.max_length),
                      (6000, 100))
     self.assertEqual((c.model.num_layers, c.model.width), (3, 64))
-    self.assertEqual(c.train.num_steps, 1000)
+    self.assertEqual(c.train.num_steps, 2000)
 
   @parameterized.parameters(*LRA_CONFIGS)
   def test_smoke_is_tiny(self, name):

@@ -9,6 +9,7 @@ import jmp
 import numpy as np
 import optax
 
+from spike_ssm.models import registry
 from spike_ssm.training import checkpoint as ckpt_lib
 from spike_ssm.training import optim
 from spike_ssm.training import sharding
@@ -149,8 +150,15 @@ class OptimiserGroupsTest(absltest.TestCase):
                                             "b": jnp.zeros(8)},
         "model/spike_ssm": {"w_in": jnp.zeros((3, 4)),
                             "w_in_mask": jnp.zeros((3, 4))},
+        "model/capibara_jaxssm": {"a": jnp.zeros((4, 4)),
+                                  "b": jnp.zeros((4, 3)),
+                                  "log_dt": jnp.zeros(())},
+        "model/mlp/linear": {"w": jnp.zeros((3, 4)), "a": jnp.zeros((4, 4))},
+        "model/resonate_fire": {"raw_lambda": jnp.zeros((4, 4)),
+                                "omega": jnp.zeros((4, 4))},
     }
-    labels = optim.label_params(params, ssm_modules={"s5", "lru"})
+    labels = optim.label_params(params,
+                                ssm_modules={"s5", "lru", "capibara_jaxssm"})
     flat = jax.tree_util.tree_flatten_with_path(labels)[0]
     self.assertLen(flat, len(jax.tree.leaves(params)))
     self.assertTrue(all(l in optim.LABELS for _, l in flat))
@@ -164,6 +172,15 @@ class OptimiserGroupsTest(absltest.TestCase):
     self.assertEqual(labels["model/backbone/block_0/glu/out2"]["b"], "no_decay")
     self.assertEqual(labels["model/backbone/block_0/glu/out2"]["w"], "default")
     self.assertEqual(labels["model/spike_ssm"]["w_in_mask"], "frozen")
+    self.assertEqual(labels["model/capibara_jaxssm"]["a"], "ssm")
+    self.assertEqual(labels["model/capibara_jaxssm"]["b"], "ssm")
+    # "a" outside an SSM core is an ordinary weight.
+    self.assertEqual(labels["model/mlp/linear"]["a"], "default")
+    # Multi-dimensional neuron dynamics get no weight decay either.
+    self.assertEqual(labels["model/resonate_fire"],
+                     {"raw_lambda": "no_decay", "omega": "no_decay"})
+    # The registry's default covers the seed cores.
+    self.assertIn("capibara_jaxssm", registry.ssm_core_module_names())
     without_b = optim.label_params(params, ssm_modules={"s5"},
                                    ssm_b_in_ssm_group=False)
     self.assertEqual(without_b["model/backbone/block_0/s5"]["b"], "default")

@@ -1,0 +1,43 @@
+"""float64 finite-difference gradient checks of spike_ssm.ops.conv.
+
+Run with JAX_ENABLE_X64=1 (the Makefile runs tests/x64 separately).
+"""
+
+from absl.testing import absltest
+from absl.testing import parameterized
+import jax
+from jax import test_util as jtu
+import numpy as np
+
+from spike_ssm.ops import conv
+from tests import tolerances as tol
+
+
+class CausalConvGradTest(parameterized.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    if not jax.config.jax_enable_x64:
+      self.skipTest("needs JAX_ENABLE_X64=1")
+
+  @parameterized.product(method=("direct", "fft"), activation=(None, "silu"))
+  def test_causal_conv_gradients(self, method, activation):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 9, 3))
+    kernel = rng.normal(size=(4, 3))
+    fn = lambda x, k: conv.causal_conv(x, k, activation, method=method)
+    self.assertEqual(fn(x, kernel).dtype, np.float64)
+    jtu.check_grads(fn, (x, kernel), order=1, modes=["rev"], **tol.GRAD_F64)
+
+  def test_step_gradients(self):
+    rng = np.random.default_rng(1)
+    x_t = rng.normal(size=(2, 3))
+    buffer = rng.normal(size=(2, 3, 3))
+    kernel = rng.normal(size=(4, 3))
+    fn = lambda x, b, k: conv.causal_conv_step(x, b, k, "silu")
+    jtu.check_grads(fn, (x_t, buffer, kernel), order=1, modes=["rev"],
+                    **tol.GRAD_F64)
+
+
+if __name__ == "__main__":
+  absltest.main()
