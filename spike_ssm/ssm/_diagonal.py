@@ -96,6 +96,22 @@ def check_input(owner: str, name: str, x, ndim: int, layout: str) -> None:
         f"{owner}: `{name}` must be a floating array, got dtype {x.dtype}.")
 
 
+def sequence_input(owner: str, x, time_major: bool) -> jax.Array:
+  """Checks a whole-sequence input and returns it time-major for a scan.
+
+  Args:
+    owner: the module name, for error messages.
+    x: `(B, T, D)`, or `(T, B, D)` with `time_major=True`.
+    time_major: the layout of `x`.
+
+  Returns:
+    `(T, B, D)` in the layer's compute dtype (float32 for half inputs).
+  """
+  check_input(owner, "x", x, 3, "(T, B, D)" if time_major else "(B, T, D)")
+  u = x.astype(compute_dtype(x.dtype))
+  return u if time_major else u.swapaxes(0, 1)
+
+
 def check_state(owner: str, h, expected: tuple[int, ...]) -> None:
   if not hasattr(h, "shape") or tuple(h.shape) != expected:
     raise ValueError(

@@ -189,13 +189,9 @@ class LRU(hk.Module):
         the parameters were created with.
       TypeError: if `x` is not floating point.
     """
-    _diagonal.check_input(self.module_name, "x", x, 3,
-                 "(T, B, D)" if time_major else "(B, T, D)")
-    dtype = _diagonal.compute_dtype(x.dtype)
-    lam, b_c, c_c, d = self._discrete(x.shape[-1], dtype)
-    u = x.astype(dtype)
-    if not time_major:
-      u = u.swapaxes(0, 1)  # [T, B, D]: the scan runs over axis 0.
+    # [T, B, D] in the compute dtype: the scan runs over axis 0.
+    u = _diagonal.sequence_input(self.module_name, x, time_major)
+    lam, b_c, c_c, d = self._discrete(x.shape[-1], u.dtype)
     bu = _diagonal.project_in(u, b_c)  # [T, B, N]
     h = scans.linear_scan(lam, bu, mode=self.scan_mode,
                           chunk_size=self.chunk_size)  # [T, B, N]

@@ -240,13 +240,9 @@ class Mamba(hk.Module):
         the parameters were created with.
       TypeError: if `x` is not floating point.
     """
-    _diagonal.check_input(self.module_name, "x", x, 3,
-                          "(T, B, D)" if time_major else "(B, T, D)")
-    dtype = _diagonal.compute_dtype(x.dtype)
-    a, d, dt_bias = self._params(x.shape[-1], dtype)
-    u = x.astype(dtype)
-    if not time_major:
-      u = u.swapaxes(0, 1)  # [T, B, D]: the scan runs over axis 0.
+    # [T, B, D] in the compute dtype: the scan runs over axis 0.
+    u = _diagonal.sequence_input(self.module_name, x, time_major)
+    a, d, dt_bias = self._params(x.shape[-1], u.dtype)
     dt, b, c = self._selection(u, dt_bias)  # [T, B, D], [T, B, N] x 2
     y, _ = sscan.selective_scan(u, dt, a, b, c, d, mode=self.scan_mode,
                                 chunk_size=self.chunk_size)  # [T, B, D]
