@@ -229,6 +229,21 @@ class SpikingCore(hk.RNNCore):
     super().__init__(name=name)
     self.hidden_shape = as_hidden_shape(hidden_shape)
 
+  def _set_firing(self, threshold, surrogate, slope, reset=None,
+                  detach_reset=False) -> None:
+    """Checks and stores the spike-generation options subclasses share.
+
+    Sets `threshold`, `surrogate`, `slope` and, when `reset` is given,
+    `reset_mode` and `detach_reset`.
+    """
+    self.threshold = check_threshold(threshold)
+    check_surrogate(surrogate)
+    self.surrogate = surrogate
+    self.slope = slope
+    if reset is not None:
+      self.reset_mode = check_reset(reset)
+      self.detach_reset = bool(detach_reset)
+
   def initial_state(self, batch_size: int | None):
     """Zero state.
 

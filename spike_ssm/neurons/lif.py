@@ -82,12 +82,7 @@ class LIF(base.SpikingCore):
     super().__init__(hidden_shape, name=name)
     self.beta = base.check_decay("beta", beta, self.hidden_shape)
     self.learn_beta = bool(learn_beta)
-    self.threshold = base.check_threshold(threshold)
-    self.reset_mode = base.check_reset(reset)
-    self.detach_reset = bool(detach_reset)
-    base.check_surrogate(surrogate)
-    self.surrogate = surrogate
-    self.slope = slope
+    self._set_firing(threshold, surrogate, slope, reset, detach_reset)
 
   def __call__(self, x_t: jax.Array, prev_state):
     """One step.
@@ -234,12 +229,7 @@ class CuBaLIF(base.SpikingCore):
     self.beta = base.check_decay("beta", beta, self.hidden_shape)
     self.learn_alpha = bool(learn_alpha)
     self.learn_beta = bool(learn_beta)
-    self.threshold = base.check_threshold(threshold)
-    self.reset_mode = base.check_reset(reset)
-    self.detach_reset = bool(detach_reset)
-    base.check_surrogate(surrogate)
-    self.surrogate = surrogate
-    self.slope = slope
+    self._set_firing(threshold, surrogate, slope, reset, detach_reset)
 
   def __call__(self, x_t: jax.Array, prev_state: CuBaLIFState):
     """One step: `(x_t, CuBaLIFState) -> (s_t, CuBaLIFState)`."""
@@ -318,12 +308,7 @@ class ALIF(base.SpikingCore):
     self.rho = base.check_decay("rho", rho, self.hidden_shape)
     self.gamma = base.check_non_negative("gamma", gamma)
     self.learn_beta = bool(learn_beta)
-    self.threshold = base.check_threshold(threshold)
-    self.reset_mode = base.check_reset(reset)
-    self.detach_reset = bool(detach_reset)
-    base.check_surrogate(surrogate)
-    self.surrogate = surrogate
-    self.slope = slope
+    self._set_firing(threshold, surrogate, slope, reset, detach_reset)
 
   def __call__(self, x_t: jax.Array, prev_state: ALIFState):
     """One step: `(x_t, ALIFState) -> (s_t, ALIFState)`."""

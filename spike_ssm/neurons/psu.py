@@ -66,10 +66,7 @@ class PSU_LIF(base.SpikingCore):  # pylint: disable=invalid-name
     super().__init__(hidden_shape, name=name)
     self.beta = base.check_decay("beta", beta, self.hidden_shape)
     self.learn_beta = bool(learn_beta)
-    self.threshold = base.check_threshold(threshold)
-    base.check_surrogate(surrogate)
-    self.surrogate = surrogate
-    self.slope = slope
+    self._set_firing(threshold, surrogate, slope)
     try:
       self.scan_mode = scans.ScanMode(scan_mode)
     except ValueError:

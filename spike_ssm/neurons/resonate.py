@@ -204,10 +204,7 @@ class ResonateFire(base.SpikingCore):
                                    self.hidden_shape, positive=True)
     self.omega_init = _check_init("omega_init", omega_init, self.hidden_shape,
                                   positive=False)
-    self.threshold = base.check_threshold(threshold)
-    base.check_surrogate(surrogate)
-    self.surrogate = surrogate
-    self.slope = slope
+    self._set_firing(threshold, surrogate, slope)
     try:
       self.scan_mode = scans.ScanMode(scan_mode)
     except ValueError:
