@@ -57,21 +57,14 @@ import numpy as np
 from spike_ssm.neurons import base as neuron_base
 from spike_ssm.ops import scans
 from spike_ssm.ops import surrogate as surrogate_lib
+from spike_ssm.ssm import _diagonal
 
-SCAN_MODES = tuple(m.value for m in scans.ScanMode)
+SCAN_MODES = _diagonal.SCAN_MODES
 
 
 # ----------------------------------------------------------------------------
 # Argument checks.
 # ----------------------------------------------------------------------------
-
-
-def _check_int(owner: str, name: str, value, minimum: int) -> int:
-  if (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or
-      value < minimum):
-    raise ValueError(
-        f"{owner}: `{name}` must be an int >= {minimum}, got {value!r}.")
-  return int(value)
 
 
 def _check_top_k(owner: str, hard_top_k, num_slots: int):
@@ -93,29 +86,6 @@ def _check_open_unit(owner: str, name: str, value) -> float:
         f"{owner}: `{name}` must be a number in the open interval (0, 1) "
         f"(it is stored as a logit), got {value!r}.")
   return float(value)
-
-
-def _check_scan_mode(owner: str, scan_mode, chunk_size) -> None:
-  if not isinstance(scan_mode, str) or scan_mode not in SCAN_MODES:
-    raise ValueError(
-        f"{owner}: `scan_mode` must be one of {SCAN_MODES}, got "
-        f"{scan_mode!r}.")
-  if chunk_size is not None:
-    _check_int(owner, "chunk_size", chunk_size, 1)
-
-
-def _check_array(owner: str, name: str, x, ndim: int, layout: str) -> None:
-  if not hasattr(x, "ndim") or not hasattr(x, "dtype"):
-    raise TypeError(
-        f"{owner}: `{name}` must be an array of shape {layout}, got "
-        f"{type(x).__name__}.")
-  if x.ndim != ndim:
-    raise ValueError(
-        f"{owner}: `{name}` must have rank {ndim}, shape {layout}; got shape "
-        f"{tuple(x.shape)}.")
-  if not jnp.issubdtype(x.dtype, jnp.floating):
-    raise TypeError(
-        f"{owner}: `{name}` must be a floating array, got dtype {x.dtype}.")
 
 
 def _check_width(owner: str, params: dict, name: str, features: int) -> None:
@@ -390,7 +360,7 @@ class SlotRouter(hk.Module):
         [1, M].
     """
     super().__init__(name=name)
-    self.num_slots = _check_int("SlotRouter", "num_slots", num_slots, 1)
+    self.num_slots = _diagonal.check_int("SlotRouter", "num_slots", num_slots, 1)
     self.hard_top_k = _check_top_k("SlotRouter", hard_top_k, self.num_slots)
 
   def logits(self, u: jax.Array) -> jax.Array:
@@ -452,12 +422,12 @@ class _SlotMemoryBase(hk.Module):
                scan_mode, chunk_size, name):
     super().__init__(name=name)
     owner = type(self).__name__
-    self.num_slots = _check_int(owner, "num_slots", num_slots, 1)
+    self.num_slots = _diagonal.check_int(owner, "num_slots", num_slots, 1)
     self.slot_dim = (None if slot_dim is None else
-                     _check_int(owner, "slot_dim", slot_dim, 1))
+                     _diagonal.check_int(owner, "slot_dim", slot_dim, 1))
     self.hard_top_k = _check_top_k(owner, hard_top_k, self.num_slots)
     self._decay_init = _check_open_unit(owner, decay_arg, decay_init)
-    _check_scan_mode(owner, scan_mode, chunk_size)
+    _diagonal.check_scan_mode(owner, scan_mode, chunk_size)
     self.scan_mode = scan_mode
     self.chunk_size = chunk_size
     # The same router type for both memories (not a copy): one definition of
@@ -499,7 +469,7 @@ class _SlotMemoryBase(hk.Module):
   def _trace(self, u: jax.Array, time_major: bool):
     """Input (time-major, compute dtype) and all slot states `(T, B, M, d)`."""
     owner = self.module_name
-    _check_array(owner, "u", u, 3, "(T, B, D)" if time_major else "(B, T, D)")
+    _diagonal.check_input(owner, "u", u, 3, "(T, B, D)" if time_major else "(B, T, D)")
     dtype = _compute_dtype(u.dtype)
     x = u.astype(dtype)
     if not time_major:
@@ -514,7 +484,7 @@ class _SlotMemoryBase(hk.Module):
   def _advance(self, u_t: jax.Array, prev: jax.Array):
     """Input in compute dtype and the next slot state, both batch-major."""
     owner = self.module_name
-    _check_array(owner, "u_t", u_t, 2, "(B, D)")
+    _diagonal.check_input(owner, "u_t", u_t, 2, "(B, D)")
     dtype = _compute_dtype(u_t.dtype)
     x = u_t.astype(dtype)
     decay, w_u = self._core_params(x.shape[-1], dtype)
@@ -523,7 +493,7 @@ class _SlotMemoryBase(hk.Module):
     return x, routed_step(gates, decay, writes, prev.astype(dtype))
 
   def _zeros(self, batch_size: int) -> jax.Array:
-    batch_size = _check_int(self.module_name, "batch_size", batch_size, 1)
+    batch_size = _diagonal.check_int(self.module_name, "batch_size", batch_size, 1)
     d = self._stored_slot_dim()
     if d is None:
       raise ValueError(
@@ -904,10 +874,10 @@ def make_recall_batch(key: jax.Array,
         f"{owner}: `key` must be a JAX PRNG key (jax.random.key or "
         f"PRNGKey), got {getattr(key, 'dtype', type(key).__name__)} of shape "
         f"{getattr(key, 'shape', None)}.")
-  batch = _check_int(owner, "batch", batch, 1)
-  n_pairs = _check_int(owner, "n_pairs", n_pairs, 1)
-  n_keys = _check_int(owner, "n_keys", n_keys, 1)
-  n_values = _check_int(owner, "n_values", n_values, 1)
+  batch = _diagonal.check_int(owner, "batch", batch, 1)
+  n_pairs = _diagonal.check_int(owner, "n_pairs", n_pairs, 1)
+  n_keys = _diagonal.check_int(owner, "n_keys", n_keys, 1)
+  n_values = _diagonal.check_int(owner, "n_values", n_values, 1)
   if n_keys < n_pairs:
     raise ValueError(
         f"{owner}: the {n_pairs} keys of a sequence must be distinct, so "
