@@ -34,3 +34,17 @@ THRESHOLD_MARGIN = 1e-3
 # roundings (seed layers): |membrane - threshold| must exceed this in the
 # float64 reference before spike trains are compared exactly.
 SPIKE_MARGIN_F32 = 1e-4
+
+# Modulus of a float32 complex pole exp(-dt lambda) (cos + i sin): cos and
+# sin are each rounded, so |a| can exceed its exact value by about one
+# float32 ulp of 1.0 (measured < 2**-24 over 1e6 frequencies).
+POLE_MODULUS_F32 = 2.0**-23
+# float32 phases in (-pi, pi] against float64, on the circle: absolute, a
+# few float32 ulps of pi (2.4e-7 each). Where a phase is the angle of a sum
+# z, scale it by the sum's condition number sum|terms| / |z|.
+PHASE_F32 = dict(rtol=0.0, atol=1e-6)
+# Finite-difference step of check_grads for strongly curved functions (the
+# phasor layers' 1/|z| terms): central differences err by ~eps^2 f''' / 6,
+# which at check_grads' default eps = 1e-4 can exceed GRAD_F64; float64
+# rounding at eps = 1e-6 is ~1e-10 relative.
+GRAD_F64_STEP = 1e-6

@@ -115,6 +115,8 @@ def _snake(name: str) -> str:
 # The built-in layers. More join as they are written.
 register_layer(LayerEntry("s5", "spike_ssm.ssm.s5:S5"))
 register_layer(LayerEntry("lru", "spike_ssm.ssm.lru:LRU"))
+register_layer(LayerEntry("s4d", "spike_ssm.ssm.s4:S4D"))
+register_layer(LayerEntry("s4", "spike_ssm.ssm.s4:S4"))
 # Seed layers: SSM cores with their own call signatures (not backbone layers).
 register_layer(LayerEntry("capibara", "spike_ssm.ssm.capibara:CapibaraJAXSSM",
                           layer=False))

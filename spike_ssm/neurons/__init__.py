@@ -3,6 +3,8 @@
   LIF, IF, LI, CuBaLIF, ALIF   integrate, fire and reset within one step
   PSU_LIF                      reset-free LIF with a parallel `linear_scan`
                                mode
+  ResonateFire                 reset-free complex resonate-and-fire neuron
+                               (step and parallel modes)
   run                          `hk.scan` a core over `(B, T, ...)` inputs
   SpikingCore                  the common base; see `base` for dtype and
                                mixed-precision rules (policies are per exact
@@ -24,6 +26,8 @@ from spike_ssm.neurons.lif import LIFState
 from spike_ssm.neurons.lif import LIState
 from spike_ssm.neurons.psu import PSU_LIF
 from spike_ssm.neurons.psu import PSULIFState
+from spike_ssm.neurons.resonate import ResonateFire
+from spike_ssm.neurons.resonate import ResonateFireState
 from spike_ssm.neurons.run import run
 
 __all__ = [
@@ -40,6 +44,8 @@ __all__ = [
     "PSU_LIF",
     "PSULIFState",
     "RESET_MODES",
+    "ResonateFire",
+    "ResonateFireState",
     "SpikingCore",
     "run",
     "spiking_core_classes",

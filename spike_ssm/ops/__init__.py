@@ -1,12 +1,22 @@
-"""Pure JAX math for spiking SSMs. Never imports haiku (tests enforce it)."""
+"""Pure JAX math for spiking SSMs. Never imports haiku (tests enforce it).
 
+  scans           linear_scan: h_t = a_t h_{t-1} + b_t in every mode
+  hippo           HiPPO matrices, NPLR / DPLR forms, S5 / S4D inits
+  discretization  ZOH / bilinear for diagonal systems, log-step init
+  kernels         S4D Vandermonde and S4 Cauchy/Woodbury kernels, FFT conv
+  conv            causal depthwise convolution and its streaming step
+  surrogate       exact-forward spikes with surrogate gradients
+  complex_pairs   complex <-> real-pair storage
+"""
+
+from spike_ssm.ops import complex_pairs
+from spike_ssm.ops import conv
+from spike_ssm.ops import discretization
+from spike_ssm.ops import hippo
+from spike_ssm.ops import kernels
 from spike_ssm.ops import scans
+from spike_ssm.ops import surrogate
+from spike_ssm.ops.hippo import hippo_initialization
 from spike_ssm.ops.scans import linear_scan
 from spike_ssm.ops.scans import ScanMode
-from spike_ssm.ops import complex_pairs
-from spike_ssm.ops import surrogate
 from spike_ssm.ops.surrogate import spike
-from spike_ssm.ops import hippo
-from spike_ssm.ops.hippo import hippo_initialization
-from spike_ssm.ops import discretization
-from spike_ssm.ops import conv

@@ -1,11 +1,20 @@
-"""SSM layers (Haiku modules)."""
+"""SSM layers (Haiku modules): parallel `__call__` + streaming `step`.
 
-from spike_ssm.ssm.lru import LRU
-from spike_ssm.ssm.lru import LRUState
-from spike_ssm.ssm.s5 import S5
-from spike_ssm.ssm.s5 import S5State
+  S5, LRU, S4D, S4       diagonal / DPLR state-space cores
+  SpikeSSM               seed layer: sparse spiking SSM with leaky readout
+  CapibaraJAXSSM         seed layer: HiPPO SSM with causal conv + SiLU
+"""
+
 from spike_ssm.ssm.capibara import CapibaraJAXSSM
 from spike_ssm.ssm.capibara import CapibaraState
 from spike_ssm.ssm.capibara import hippo_initialization
+from spike_ssm.ssm.lru import LRU
+from spike_ssm.ssm.lru import LRUState
+from spike_ssm.ssm.s4 import S4
+from spike_ssm.ssm.s4 import S4D
+from spike_ssm.ssm.s4 import S4DState
+from spike_ssm.ssm.s4 import S4State
+from spike_ssm.ssm.s5 import S5
+from spike_ssm.ssm.s5 import S5State
 from spike_ssm.ssm.spike_ssm import SpikeSSM
 from spike_ssm.ssm.spike_ssm import SpikeSSMState

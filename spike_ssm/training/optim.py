@@ -33,12 +33,16 @@ UNAMBIGUOUS_SSM_NAMES = frozenset({
     "lambda_re", "lambda_im", "log_dt", "log_step", "nu_log", "theta_log",
     "gamma_log", "a_log"})
 # Names that are SSM dynamics inside a registered SSM core module.
-SSM_DYNAMICS_NAMES = UNAMBIGUOUS_SSM_NAMES | {"a", "a_re", "a_im", "omega",
-                                              "eta"}
+SSM_DYNAMICS_NAMES = UNAMBIGUOUS_SSM_NAMES | {"a", "a_re", "a_im",
+                                              "p", "omega", "eta"}
 # Input matrices of SSM cores; a generic name ("b" is also hk.Linear's bias),
 # so it counts only when its module is a registered SSM core.
 SSM_INPUT_NAMES = frozenset({"b", "b_re", "b_im"})
 NORM_MODULE_HINTS = ("norm", "layer_norm", "batch_norm")
+# Neuron dynamics (decays, poles, adaptation): never weight-decayed, which
+# would pull them towards 0 (no leak memory, zero frequency).
+NEURON_DYNAMICS_NAMES = frozenset({"beta", "alpha", "rho", "raw_lambda",
+                                   "omega", "ln_vth", "raw_decay", "raw_beta"})
 
 
 def _module_tail(module_path: str) -> str:
@@ -60,7 +64,8 @@ def label_for(module_path: str, name: str, value: jax.Array, *,
     return "ssm"
   if name in UNAMBIGUOUS_SSM_NAMES:
     return "ssm"
-  if any(h in module_path for h in NORM_MODULE_HINTS) or value.ndim <= 1:
+  if (any(h in module_path for h in NORM_MODULE_HINTS) or value.ndim <= 1 or
+      name in NEURON_DYNAMICS_NAMES):
     return "no_decay"
   return "default"
 

@@ -154,6 +154,8 @@ class OptimiserGroupsTest(absltest.TestCase):
                                   "b": jnp.zeros((4, 3)),
                                   "log_dt": jnp.zeros(())},
         "model/mlp/linear": {"w": jnp.zeros((3, 4)), "a": jnp.zeros((4, 4))},
+        "model/resonate_fire": {"raw_lambda": jnp.zeros((4, 4)),
+                                "omega": jnp.zeros((4, 4))},
     }
     labels = optim.label_params(params,
                                 ssm_modules={"s5", "lru", "capibara_jaxssm"})
@@ -174,6 +176,9 @@ class OptimiserGroupsTest(absltest.TestCase):
     self.assertEqual(labels["model/capibara_jaxssm"]["b"], "ssm")
     # "a" outside an SSM core is an ordinary weight.
     self.assertEqual(labels["model/mlp/linear"]["a"], "default")
+    # Multi-dimensional neuron dynamics get no weight decay either.
+    self.assertEqual(labels["model/resonate_fire"],
+                     {"raw_lambda": "no_decay", "omega": "no_decay"})
     # The registry's default covers the seed cores.
     self.assertIn("capibara_jaxssm", registry.ssm_core_module_names())
     without_b = optim.label_params(params, ssm_modules={"s5"},
