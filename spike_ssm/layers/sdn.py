@@ -209,7 +209,7 @@ def num_weights(hidden: int, kernel_size: int) -> int:
   return sum(math.prod(s) for s in weight_shapes(hidden, kernel_size).values())
 
 
-def _check_weights(weights: Weights) -> tuple[int, int]:
+def check_weights(weights: Weights) -> tuple[int, int]:
   """Validates a weight mapping; returns `(hidden, kernel_size)`."""
   if not isinstance(weights, Mapping):
     raise TypeError(f"SDN weights must be a mapping of arrays, got "
@@ -248,7 +248,7 @@ def sdn_leaked_membrane(weights: Weights, currents: jax.Array, *,
     ValueError: malformed weights, or `currents` without batch/time axes.
     TypeError: non-floating `currents` or non-mapping weights.
   """
-  _check_weights(weights)
+  check_weights(weights)
   currents = jnp.asarray(currents)
   base.check_float_input("sdn_leaked_membrane", currents, "currents")
   if currents.ndim < 2:
@@ -409,7 +409,7 @@ def save_sdn_weights(path, weights: Weights, tau: float,
   Returns:
     The path written.
   """
-  _check_weights(weights)
+  check_weights(weights)
   arrays = {n: np.asarray(weights[n], np.float32) for n in WEIGHT_NAMES}
   arrays["tau"] = np.float32(check_tau(tau))
   for key, value in metadata.items():
@@ -435,7 +435,7 @@ def load_sdn_weights(path) -> tuple[dict[str, np.ndarray], float]:
     weights = {n: np.array(data[n], np.float32) for n in WEIGHT_NAMES
                if n in data}
     tau = float(data["tau"])
-  _check_weights(weights)
+  check_weights(weights)
   for w in weights.values():
     w.setflags(write=False)
   return weights, tau
