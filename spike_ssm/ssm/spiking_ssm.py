@@ -136,8 +136,8 @@ class SpikingSSM(s4.S4D):
   detached from the gradient.
 
   Initialisation: S4D-Lin by default (`Lambda_n = -1/2 + i pi n`, as
-  SpikingSSM), other S4D inits via `init`; `ln_vth = 0` (threshold 1, the
-  authors' init); `tau = 0.125` (the authors' neurons). Dropout is tied
+  SpikingSSM), other S4D inits via `init`; `ln_vth = log(vth_init)`
+  (default 0, threshold 1: the authors' init); `tau = 0.125` (the authors' neurons). Dropout is tied
   across time (one mask per sequence and channel, the authors'
   `DropoutNd`).
 
@@ -160,6 +160,7 @@ class SpikingSSM(s4.S4D):
                mode: str = "sdn",
                eval_mode: str = "iterative",
                tau: float = sdn_lib.DEFAULT_TAU,
+               vth_init: float = 1.0,
                sdn_weights=None,
                surrogate="triangular",
                slope: float | None = None,
@@ -179,6 +180,8 @@ class SpikingSSM(s4.S4D):
       mode: training soma, "sdn" or "iterative".
       eval_mode: soma when not training, "iterative" (exact) or "sdn".
       tau: soma decay factor in (0, 1).
+      vth_init: initial threshold `exp(ln_vth)` of every channel, > 0 (1:
+        the authors' init; larger values start the layer sparser).
       sdn_weights: None (the packaged SDN for `tau`), a path to an `.npz`
         from `experiments.pretrain_sdn`, or a weight mapping. Only read
         when a mode is "sdn".
@@ -204,6 +207,11 @@ class SpikingSSM(s4.S4D):
     self.eval_mode = _check_choice(owner, "eval_mode", eval_mode, MODES)
     self.dropout = _check_rate(owner, dropout)
     self.tau = sdn_lib.check_tau(tau)
+    if (isinstance(vth_init, bool) or not isinstance(vth_init, (int, float))
+        or not 0.0 < vth_init < math.inf):
+      raise ValueError(f"{owner}: `vth_init` must be a finite number > 0, "
+                       f"got {vth_init!r}.")
+    self.vth_init = float(vth_init)
     if not callable(surrogate):
       surrogate_lib.default_slope(surrogate)  # Unknown names raise here.
     if slope is not None and (
@@ -241,7 +249,9 @@ class SpikingSSM(s4.S4D):
   # --------------------------------------------------------------------------
 
   def _threshold(self, features: int) -> jax.Array:
-    return hk.get_parameter("ln_vth", (features,), jnp.float32, jnp.zeros)
+    return hk.get_parameter(
+        "ln_vth", (features,), jnp.float32,
+        hk.initializers.Constant(math.log(self.vth_init)))
 
   def _mix(self, z: jax.Array, features: int) -> jax.Array:
     """The position-wise `Linear(D -> 2D) + GLU` (hk.Linear's init)."""
