@@ -144,19 +144,20 @@ def lru(x: jax.Array, state_size: int, mode: str) -> timing.Workload:
 
 
 def mamba(x: jax.Array, state_size: int, mode: str) -> timing.Workload:
-  """Placeholder: spike_ssm's Mamba core (d_inner = D) goes here."""
-  del x, state_size, mode
-  # TODO(bench): once spike_ssm.ssm.Mamba lands, build it like `_ssm_layer`
-  # with d_inner = D and d_state = state_size, matching spyx.ssm.Mamba.
-  raise timing.Unavailable("spike_ssm.ssm.Mamba is not written yet")
+  """`spike_ssm.ssm.Mamba(state_size)`: the selective core, d_inner = D.
+
+  Matches `spyx.ssm.Mamba(d_inner=D, d_state=state_size)`.
+  """
+  return _ssm_layer("Mamba", x, state_size, mode)
 
 
 def mamba_block(x: jax.Array, state_size: int, mode: str) -> timing.Workload:
-  """Placeholder: spike_ssm's MambaBlock (d_conv 4, expand 2) goes here."""
-  del x, state_size, mode
-  # TODO(bench): once spike_ssm.ssm.MambaBlock lands, build it with
-  # d_model = D, d_state = state_size, d_conv = 4, expand = 2.
-  raise timing.Unavailable("spike_ssm.ssm.MambaBlock is not written yet")
+  """`spike_ssm.ssm.MambaBlock(state_size, expand=2, conv_size=4)`.
+
+  Matches `spyx.ssm.MambaBlock(d_model=D, d_state=state_size, d_conv=4,
+  expand=2)`.
+  """
+  return _ssm_layer("MambaBlock", x, state_size, mode, expand=2, conv_size=4)
 
 
 # ----------------------------------------------------------------------------

@@ -35,9 +35,8 @@ JAX = "jax"
 
 COMPONENTS = ("LIF", "PSU_LIF", "S5", "LRU", "linear_scan", "Mamba",
               "MambaBlock")
-# Run only when named in --only (or with --smoke): their spike_ssm side is not
-# written yet, and Spyx alone costs minutes on a CPU with nothing to compare.
-OPT_IN = ("Mamba", "MambaBlock")
+# Components run only when named in --only (or with --smoke); none now.
+OPT_IN = ()
 SCAN_MODES = ("auto", "sequential", "parallel", "chunked")
 
 
@@ -161,9 +160,8 @@ def build_groups(sizes: Sizes) -> list[Group]:
             for m in SCAN_MODES
         ] + [native]))
 
-  # Mamba / MambaBlock: the Spyx side runs now; the spike_ssm side is a
-  # placeholder in `ours` until those modules land (then drop them from
-  # OPT_IN).
+  # Mamba / MambaBlock: ours in each mode against Spyx's associative scan
+  # over the materialised (T, B, D, N) array.
   t, b, d, n = sizes.mamba
   for name, our_build, peer_build in (
       ("Mamba", ours.mamba, spyx_peer.mamba),
@@ -171,8 +169,10 @@ def build_groups(sizes: Sizes) -> list[Group]:
     groups.append(Group(
         name, dict(T=t, B=b, D=d, N=n),
         functools.partial(_normal, 4, (t, b, d)), [
-            Entry(OURS, "auto",
-                  lambda x, f=our_build, n=n: f(x, n, "auto")),
+            Entry(OURS, _mode_label(m, t),
+                  lambda x, f=our_build, n=n, m=m: f(x, n, m))
+            for m in SCAN_MODES
+        ] + [
             Entry(SPYX, "parallel", functools.partial(_call, peer_build, n),
                   reference=True),
         ]))
@@ -333,8 +333,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
   parser.add_argument(
       "--only", default="",
       help="comma-separated components to run, from: " +
-      ", ".join(COMPONENTS) + " (default: all but " + ", ".join(OPT_IN) +
-      ")")
+      ", ".join(COMPONENTS) + " (default: all" +
+      (" but " + ", ".join(OPT_IN) if OPT_IN else "") + ")")
   parser.add_argument("--json", default=None,
                       help="output path (default benchmarks/results_"
                       "<backend>.json, or ..._smoke.json with --smoke)")

@@ -48,7 +48,9 @@ def build_model(config: ml_collections.ConfigDict,
     model = backbone_lib.SequenceModel(
         num_classes=spec.num_classes, input_kind=spec.kind,
         vocab_size=spec.vocab_size, target_kind=spec.target_kind,
-        dual=spec.dual, pooling=m.pooling, backbone=backbone_kwargs)
+        dual=spec.dual, pooling=m.pooling, positions=m.positions,
+        max_len=spec.seq_len, backbone=backbone_kwargs,
+        quantize=m.quantize)
     return model(batch, is_training=is_training)
 
   return hk.transform_with_state(forward)

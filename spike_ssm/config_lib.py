@@ -114,6 +114,7 @@ def base_config() -> config_dict.ConfigDict:
       glu="half_glu1",
       dropout=0.0,
       pooling="mean",
+      positions="none",
       neuron=config_dict.ConfigDict(dict(kind="none")),
       quantize="none",
   ))
@@ -194,6 +195,9 @@ def validate(config: config_dict.ConfigDict) -> None:
   if not 0.0 <= config.model.dropout < 1.0:
     raise ValueError(
         f"config.model.dropout must be in [0, 1), got {config.model.dropout}.")
+  if config.model.quantize not in ("none", "int8", "ternary"):
+    raise ValueError("config.model.quantize must be none|int8|ternary, got "
+                     f"{config.model.quantize!r}.")
   if config.precision.loss_scale not in ("none", "dynamic", "static"):
     raise ValueError("config.precision.loss_scale must be none|dynamic|static,"
                      f" got {config.precision.loss_scale!r}.")
@@ -233,3 +237,133 @@ def task_options_config(task: str) -> config_dict.ConfigDict:
     else:
       options[name] = default
   return options
+
+
+# ----------------------------------------------------------------------------
+# Long Range Arena: what every configs/*_lra.py shares.
+# ----------------------------------------------------------------------------
+
+LRA_TASKS = ("listops", "text", "retrieval", "image", "pathfinder", "pathx")
+
+# Training-split sizes of the official LRA data (Tay et al. 2021) as the
+# loaders build them (image: 45k of CIFAR-10's 50k, 5k held out;
+# pathfinder / pathx: 80% of 200k), for epochs <-> steps conversions.
+LRA_TRAIN_SIZES = {"listops": 96_000, "text": 25_000, "retrieval": 147_086,
+                   "image": 45_000, "pathfinder": 160_000, "pathx": 160_000}
+
+
+def parse_lra_arg(arg: str | None) -> Arg:
+  """Parses an LRA config argument: `task=<LRA_TASKS>`, `demo`, `smoke`.
+
+  Raises:
+    ValueError: an unknown task or key, or both `demo` and `smoke`.
+  """
+  arg = parse_arg(arg, task="listops", demo=False, smoke=False)
+  if arg.task not in LRA_TASKS:
+    raise ValueError(f"task must be one of {LRA_TASKS}, got {arg.task!r}.")
+  if arg.demo and arg.smoke:
+    raise ValueError("Choose at most one of `demo` and `smoke`.")
+  return arg
+
+
+def lra_demo(config: config_dict.ConfigDict) -> None:
+  """The demo preset of the LRA configs: a small generated ListOps.
+
+  Sets the data (6000 training expressions of 20-100 tokens, depth <= 4),
+  batch 32, a 3 x 64 model without dropout and a 2000-step schedule that
+  learns visibly within minutes on 2 CPU cores. Each config then sizes its
+  own layer (`layer_kwargs`), norm and learning rates.
+
+  Raises:
+    ValueError: if the task is not listops.
+  """
+  if config.data.task != "listops":
+    raise ValueError("The demo preset is defined for task=listops only.")
+  config.data.options.update(num_train=6000, num_valid=500, num_test=1000,
+                             min_length=20, max_length=100, max_depth=4,
+                             max_args=5)
+  config.data.global_batch_size = 32
+  config.model.update(num_layers=3, width=64, dropout=0.0)
+  config.optim.update(weight_decay=0.01, warmup_steps=50)
+  config.train.num_epochs = None
+  config.train.num_steps = 2000
+  config.train.update(log_every=100, eval_every=500, ckpt_every=500)
+
+
+def lra_smoke(config: config_dict.ConfigDict) -> None:
+  """The smoke preset of the LRA configs: tiny shapes, 2 steps (tests).
+
+  Each config then shrinks its own layer (`layer_kwargs`).
+  """
+  if config.data.task == "listops":
+    config.data.options.update(num_train=64, num_valid=16, num_test=16,
+                               min_length=6, max_length=30, max_depth=3,
+                               max_args=3)
+  config.data.global_batch_size = 8
+  config.model.update(num_layers=1, width=16, dropout=0.0)
+  config.optim.warmup_steps = 0
+  config.train.num_epochs = None
+  config.train.num_steps = 2
+  config.train.update(log_every=1, eval_every=2, ckpt_every=2, plot=False)
+
+
+# Recurrent baselines (configs/lstm_lra.py, configs/gru_lra.py). These are
+# our choices, not published settings: LRA has no RNN baseline. The batch
+# size and the training length are the LRA Transformer's (so every baseline
+# sees the same data); the block is the S5 configs' (pre-norm LayerNorm,
+# half-GLU, masked-mean pooling) so the sequence layer is the only change;
+# a 4 x 128 bidirectional RNN, AdamW at 1e-3 with 5% warmup and cosine
+# decay, gradient clipping at 1 (recurrent gradients can explode), weight
+# decay 0.01, dropout 0.1 (0 on ListOps, as S5). Pixels are continuous
+# inputs, as for S5.
+_RNN_BUDGET = {"listops": dict(batch=32, steps=5_000),
+               "text": dict(batch=32, steps=20_000),
+               "retrieval": dict(batch=32, steps=5_000),
+               "image": dict(batch=256, epochs=200),
+               "pathfinder": dict(batch=512, epochs=200),
+               "pathx": dict(batch=64, epochs=200)}
+
+
+def recurrent_lra_config(layer: str, arg: str | None) -> config_dict.ConfigDict:
+  """An LSTM / GRU baseline on an LRA task (see `_RNN_BUDGET`'s comment).
+
+  Args:
+    layer: the registered recurrent layer, "lstm" or "gru".
+    arg: the config argument: task=<LRA_TASKS>, demo, smoke.
+
+  Returns:
+    The finalized (validated, locked) config.
+  """
+  if layer not in ("lstm", "gru"):
+    raise ValueError(f"layer must be 'lstm' or 'gru', got {layer!r}.")
+  arg = parse_lra_arg(arg)
+  budget = _RNN_BUDGET[arg.task]
+  config = base_config()
+  config.seed = 0
+  config.data.task = arg.task
+  config.data.global_batch_size = budget["batch"]
+  config.data.options = task_options_config(arg.task)
+  config.model.update(
+      layer=layer, num_layers=4, width=128, norm="layer", prenorm=True,
+      glu="half_glu1", dropout=0.0 if arg.task == "listops" else 0.1,
+      pooling="masked_mean", positions="none")
+  config.model.layer_kwargs = config_dict.ConfigDict(dict(
+      hidden_size=config_dict.placeholder(int), bidirectional=True))
+  steps_per_epoch = LRA_TRAIN_SIZES[arg.task] // budget["batch"]
+  if "steps" in budget:
+    total = budget["steps"]
+    config.train.num_steps = total
+    every = total // 10
+  else:
+    total = budget["epochs"] * steps_per_epoch
+    config.train.num_epochs = budget["epochs"]
+    every = steps_per_epoch
+  config.optim.update(lr=1e-3, ssm_lr=1e-3, weight_decay=0.01,
+                      warmup_steps=total // 20, grad_clip=1.0)
+  config.train.update(log_every=100, eval_every=every, ckpt_every=every)
+  if arg.demo:
+    lra_demo(config)
+    config.optim.update(lr=3e-3, ssm_lr=3e-3)
+  if arg.smoke:
+    lra_smoke(config)
+  return finalize(config)

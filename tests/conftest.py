@@ -9,6 +9,13 @@ os.environ["XLA_FLAGS"] = (
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # Tests must be reproducible on 2 cores: keep XLA from oversubscribing them.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Many tests (and the training runs they launch in subprocesses) compile the
+# same programs; JAX's persistent cache (keyed on the HLO, the compile
+# options and the jax/XLA version) lets them compile once per machine.
+_CACHE = os.path.join(os.path.dirname(os.path.dirname(__file__)), ".cache",
+                      "jax")
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 
 from absl import flags  # pylint: disable=g-import-not-at-top
 

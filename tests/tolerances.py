@@ -48,3 +48,17 @@ PHASE_F32 = dict(rtol=0.0, atol=1e-6)
 # which at check_grads' default eps = 1e-4 can exceed GRAD_F64; float64
 # rounding at eps = 1e-6 is ~1e-10 relative.
 GRAD_F64_STEP = 1e-6
+
+
+# Rate checks on N seeded Bernoulli draws: |mean - p| must stay within this
+# many binomial standard deviations sqrt(p (1 - p) / N) (a 5-sigma band: a
+# correct sampler leaves it with probability < 1e-6).
+BINOMIAL_SIGMAS = 5.0
+# Stochastic spikes are compared exactly, so test draws are checked to keep
+# every uniform at least this far from its firing probability (float64
+# reference): far above float32 rounding of p, so no draw can flip.
+PROBABILITY_MARGIN = 1e-5
+# Quantiser tests redraw inputs until every scaled value is at least this far
+# from a rounding boundary (k + 1/2) in float64, so float32 rounding of the
+# division cannot change a code.
+ROUNDING_MARGIN = 1e-3

@@ -2,6 +2,7 @@
 
     inputs (B, T) ids or (B, T, C) features
       -> encoder: embedding or linear to width D
+      -> positions (optional): + sinusoidal or learned table  (Transformer)
       -> N blocks:  x <- x + GLU(neuron(layer(norm(x))))   (prenorm)
                     x <- norm(x + GLU(neuron(layer(x))))   (postnorm)
          padded positions are zeroed after every block
@@ -10,7 +11,22 @@
 Every block's sequence layer is chosen by name from `models.registry`. Padded
 positions (t >= length) are zeroed before and after every block and excluded
 from batch-norm statistics and from masked pooling, so for causal layers and
-for bidirectional layers alike the padding changes nothing.
+for bidirectional layers alike the padding changes nothing. Layers whose
+class sets `accepts_mask = True` also get the `(B, T)` mask (attention uses
+it to ignore padded keys, a backward RNN to start at the last real token),
+and those with `accepts_is_training = True` get `is_training` for their own
+dropout.
+
+Quantisation (`quantize` = "none" | "int8" | "ternary", config key
+`model.quantize`): the position-wise projections inside the model, i.e. the
+GLU projections of every block (`glu/out1`, `glu/out2`) and the dual-encoder
+MLP (`dual_mlp`), become `layers.QuantLinear` (fake-quantised weights,
+straight-through gradients; `spike_ssm.layers.quant`). The input encoder /
+embedding and the output head stay float, as BitNet keeps its embedding and
+output layers in high precision: they are a small share of the weights and
+the most sensitive to rounding. The sequence layers themselves (SSM
+eigenvalues, steps, B, C, D) are never quantised. Parameter names and shapes
+do not change with `quantize`.
 """
 
 from collections.abc import Mapping
@@ -20,12 +36,15 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 
+from spike_ssm.layers import quant as quant_layers
 from spike_ssm.models import registry
+from spike_ssm.ops import attention
 
 NORMS = ("layer", "batch", "none")
 GLUS = ("none", "gelu", "full_glu", "half_glu1", "half_glu2")
 POOLINGS = ("mean", "masked_mean", "last", "none")
 NEURONS = ("none", "lif", "psu_lif")
+POSITIONS = ("none", "sinusoidal", "learned")
 
 
 def length_mask(lengths: jax.Array | None, seq_len: int,
@@ -97,15 +116,18 @@ class GatedOutput(hk.Module):
   full_glu  y = W1 gelu(x) * sigmoid(W2 gelu(x))
   half_glu1 y = gelu(x) * sigmoid(W gelu(x))
   half_glu2 y = x * sigmoid(W gelu(x))
-  Dropout follows the activation and the gate.
+  Dropout follows the activation and the gate. With `quantize` "int8" or
+  "ternary" the projections W, W1, W2 are `QuantLinear`s.
   """
 
-  def __init__(self, kind: str, dropout: float, name: str | None = None):
+  def __init__(self, kind: str, dropout: float, *, quantize: str = "none",
+               name: str | None = None):
     super().__init__(name=name)
     if kind not in GLUS:
       raise ValueError(f"glu must be one of {GLUS}, got {kind!r}.")
     self.kind = kind
     self.dropout = dropout
+    self.quantize = quant_layers.check_quantize(quantize)
 
   def __call__(self, x: jax.Array, is_training: bool) -> jax.Array:
     if self.kind == "none":
@@ -114,13 +136,14 @@ class GatedOutput(hk.Module):
     g = _dropout(jax.nn.gelu(x), self.dropout, is_training)
     if self.kind == "gelu":
       return g
+    linear = lambda name: quant_layers.linear(d, quantize=self.quantize,
+                                              name=name)
     if self.kind == "full_glu":
-      y = hk.Linear(d, name="out1")(g) * jax.nn.sigmoid(
-          hk.Linear(d, name="out2")(g))
+      y = linear("out1")(g) * jax.nn.sigmoid(linear("out2")(g))
     elif self.kind == "half_glu1":
-      y = g * jax.nn.sigmoid(hk.Linear(d, name="out2")(g))
+      y = g * jax.nn.sigmoid(linear("out2")(g))
     else:
-      y = x * jax.nn.sigmoid(hk.Linear(d, name="out2")(g))
+      y = x * jax.nn.sigmoid(linear("out2")(g))
     return _dropout(y, self.dropout, is_training)
 
 
@@ -159,7 +182,8 @@ class SequenceBackbone(hk.Module):
 
   Each block is `x + GLU(neuron(layer(norm(x))))` (prenorm) or
   `norm(x + GLU(neuron(layer(x))))` (postnorm), with padded positions zeroed
-  before the layer and after the residual.
+  before the layer and after the residual. `quantize` ("none", "int8",
+  "ternary") fake-quantises the GLU projections (see the module docstring).
   """
 
   def __init__(self,
@@ -173,9 +197,11 @@ class SequenceBackbone(hk.Module):
                glu: str = "half_glu1",
                dropout: float = 0.0,
                neuron: Mapping[str, Any] | None = None,
+               quantize: str = "none",
                name: str | None = None):
     super().__init__(name=name)
     registry.get_entry(layer)  # Fail early on an unknown name.
+    self.quantize = quant_layers.check_quantize(quantize)
     if norm not in NORMS:
       raise ValueError(f"norm must be one of {NORMS}, got {norm!r}.")
     if glu not in GLUS:
@@ -208,11 +234,19 @@ class SequenceBackbone(hk.Module):
         norm = _norm(self.norm, "norm")
         skip = x
         h = norm(x, mask, is_training) * m if self.prenorm else x
-        h = registry.build_layer(self.layer, self.width, **self.layer_kwargs)(h)
+        layer = registry.build_layer(self.layer, self.width,
+                                     **self.layer_kwargs)
+        extra = {}
+        if getattr(layer, "accepts_mask", False):
+          extra["mask"] = mask
+        if getattr(layer, "accepts_is_training", False):
+          extra["is_training"] = is_training
+        h = layer(h, **extra)
         if self.neuron_kind != "none":
           h = SpikingStage(self.neuron_kind, self.width, self.neuron_kwargs,
                            name="neuron")(h, mask)
-        h = GatedOutput(self.glu, self.dropout, name="glu")(h, is_training)
+        h = GatedOutput(self.glu, self.dropout, quantize=self.quantize,
+                        name="glu")(h, is_training)
         x = skip + h.astype(skip.dtype)
         if not self.prenorm:
           x = norm(x, mask, is_training)
@@ -235,6 +269,59 @@ def pool(x: jax.Array, mask: jax.Array, kind: str) -> jax.Array:
   raise ValueError(f"pooling must be one of {POOLINGS}, got {kind!r}.")
 
 
+class PositionalEncoding(hk.Module):
+  """Adds a position table to `(B, T, D)` features: `x + P[:T]`.
+
+  sinusoidal  the fixed table of Vaswani et al. (2017), computed for T
+              (`spike_ssm.ops.attention.sinusoidal_positions`).
+  learned     a trained table `pos_embed` of shape `(max_len, D)`, drawn
+              from N(0, 0.02^2) as in BERT and the LRA Transformer.
+  none        x unchanged.
+  """
+
+  def __init__(self, kind: str, max_len: int | None = None,
+               name: str | None = None):
+    """Constructs a PositionalEncoding.
+
+    Args:
+      kind: one of `POSITIONS`.
+      max_len: the most positions a learned table holds (required for
+        "learned", ignored otherwise).
+      name: module name.
+
+    Raises:
+      ValueError: an unknown kind, or a learned table without a positive
+        max_len.
+    """
+    super().__init__(name=name)
+    if kind not in POSITIONS:
+      raise ValueError(f"positions must be one of {POSITIONS}, got {kind!r}.")
+    if kind == "learned" and (not isinstance(max_len, int) or
+                              isinstance(max_len, bool) or max_len < 1):
+      raise ValueError("positions='learned' needs `max_len`, an int >= 1 "
+                       f"(the longest sequence), got {max_len!r}.")
+    self.kind = kind
+    self.max_len = max_len
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    """x: (B, T, D) -> x + P[:T], same shape and dtype.
+
+    Raises:
+      ValueError: if T exceeds `max_len` for a learned table.
+    """
+    if self.kind == "none":
+      return x
+    t, d = x.shape[-2:]
+    if self.kind == "sinusoidal":
+      return x + attention.sinusoidal_positions(t, d, dtype=x.dtype)
+    if t > self.max_len:
+      raise ValueError(f"The sequence has T={t} positions, more than the "
+                       f"learned position table's max_len={self.max_len}.")
+    table = hk.get_parameter("pos_embed", (self.max_len, d), jnp.float32,
+                             hk.initializers.RandomNormal(stddev=0.02))
+    return x + table[:t].astype(x.dtype)
+
+
 class SequenceModel(hk.Module):
   """Encoder + backbone + pooling + head for every task kind.
 
@@ -242,6 +329,11 @@ class SequenceModel(hk.Module):
   for sequence targets, `(B,)` for regression. With `dual=True` (LRA
   retrieval) both documents go through the same encoder/backbone and the head
   sees `[u, v, u * v, u - v]` of their pooled features (Tay et al. 2021).
+  `positions` adds a position table after the encoder (`PositionalEncoding`;
+  attention layers need one, recurrent and SSM layers do not).
+  `quantize` ("none", "int8", "ternary") fake-quantises the backbone's GLU
+  projections and the dual MLP; the encoder and the head stay float (see
+  the module docstring).
   """
 
   def __init__(self,
@@ -252,9 +344,21 @@ class SequenceModel(hk.Module):
                target_kind: str = "class",
                dual: bool = False,
                pooling: str = "mean",
+               positions: str = "none",
+               max_len: int | None = None,
                backbone: Mapping[str, Any],
+               quantize: str = "none",
                name: str | None = None):
     super().__init__(name=name)
+    if positions not in POSITIONS:
+      raise ValueError(
+          f"positions must be one of {POSITIONS}, got {positions!r}.")
+    quant_layers.check_quantize(quantize)
+    inner = backbone.get("quantize", quantize)
+    if inner != quantize:
+      raise ValueError(
+          f"quantize={quantize!r} conflicts with backbone['quantize']="
+          f"{inner!r}; set it once, on SequenceModel.")
     if input_kind not in ("tokens", "continuous"):
       raise ValueError(
           f"input_kind must be tokens|continuous, got {input_kind!r}.")
@@ -271,7 +375,10 @@ class SequenceModel(hk.Module):
     self.target_kind = target_kind
     self.dual = dual
     self.pooling = pooling
-    self.backbone_kwargs = dict(backbone)
+    self.positions = positions
+    self.max_len = max_len
+    self.quantize = quantize
+    self.backbone_kwargs = dict(backbone, quantize=quantize)
 
   def __call__(self, batch: Mapping[str, jax.Array], *,
                is_training: bool) -> jax.Array:
@@ -284,6 +391,8 @@ class SequenceModel(hk.Module):
       embed = hk.Embed(self.vocab_size, width, name="embed")
     else:
       embed = hk.Linear(width, name="encoder")
+    add_positions = PositionalEncoding(self.positions, self.max_len,
+                                       name="positions")
     body = SequenceBackbone(**self.backbone_kwargs, name="backbone")
 
     def encode(inputs, lengths):
@@ -294,7 +403,8 @@ class SequenceModel(hk.Module):
             f"({'(B, T)' if want == 2 else '(B, T, C)'}), got shape "
             f"{inputs.shape}.")
       mask = length_mask(lengths, inputs.shape[1], inputs.shape[0])
-      return body(embed(inputs), mask, is_training=is_training), mask
+      x = add_positions(embed(inputs))
+      return body(x, mask, is_training=is_training), mask
 
     x, mask = encode(batch["inputs"], batch.get("lengths"))
     if self.target_kind == "sequence":
@@ -305,8 +415,9 @@ class SequenceModel(hk.Module):
       v = pool(x2, mask2, self.pooling)
       u = pooled
       pooled = jnp.concatenate([u, v, u * v, u - v], axis=-1)
-      pooled = jax.nn.gelu(hk.Linear(self.backbone_kwargs["width"],
-                                     name="dual_mlp")(pooled))
+      pooled = jax.nn.gelu(quant_layers.linear(
+          self.backbone_kwargs["width"], quantize=self.quantize,
+          name="dual_mlp")(pooled))
     if self.target_kind == "regression":
       return hk.Linear(1, name="head")(pooled)[..., 0]
     return hk.Linear(self.num_classes, name="head")(pooled)

@@ -2,9 +2,13 @@
 
 A layer factory takes the model width and keyword arguments from
 `config.model.layer_kwargs` and returns a Haiku module mapping `(B, T, D)` to
-`(B, T, D)`. Layers register here so that configs choose them by name, the
-optimiser finds their dynamics parameters, and precision policies reach their
-core classes.
+`(B, T, D)`. A layer class may set `accepts_mask = True` to be called with
+`mask=` the `(B, T)` validity mask, and `accepts_is_training = True` to be
+called with `is_training=` (for its own dropout).
+
+Layers register here so that configs choose them by name, the optimiser
+finds their dynamics parameters, and precision policies reach their core
+classes.
 """
 
 from collections.abc import Callable
@@ -117,6 +121,19 @@ register_layer(LayerEntry("s5", "spike_ssm.ssm.s5:S5"))
 register_layer(LayerEntry("lru", "spike_ssm.ssm.lru:LRU"))
 register_layer(LayerEntry("s4d", "spike_ssm.ssm.s4:S4D"))
 register_layer(LayerEntry("s4", "spike_ssm.ssm.s4:S4"))
+register_layer(LayerEntry("raven", "spike_ssm.experimental.raven:RavenRSM"))
+register_layer(LayerEntry("mamba", "spike_ssm.ssm.mamba:MambaBlock"))
+register_layer(LayerEntry("mamba_core", "spike_ssm.ssm.mamba:Mamba"))
+register_layer(LayerEntry("chunked", "spike_ssm.ssm.chunked:ChunkedSSM",
+                          ssm_core=False))
+# Baselines (not SSM cores).
+register_layer(LayerEntry("transformer",
+                          "spike_ssm.layers.baselines:TransformerLayer",
+                          ssm_core=False, streaming=False))
+register_layer(LayerEntry("lstm", "spike_ssm.layers.baselines:LSTMLayer",
+                          ssm_core=False))
+register_layer(LayerEntry("gru", "spike_ssm.layers.baselines:GRULayer",
+                          ssm_core=False))
 # Seed layers: SSM cores with their own call signatures (not backbone layers).
 register_layer(LayerEntry("capibara", "spike_ssm.ssm.capibara:CapibaraJAXSSM",
                           layer=False))

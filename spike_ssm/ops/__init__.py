@@ -4,8 +4,10 @@
   hippo           HiPPO matrices, NPLR / DPLR forms, S5 / S4D inits
   discretization  ZOH / bilinear for diagonal systems, log-step init
   kernels         S4D Vandermonde and S4 Cauchy/Woodbury kernels, FFT conv
+  selective_scan  Mamba's input-dependent scan without (B, T, D, N) arrays
   conv            causal depthwise convolution and its streaming step
   surrogate       exact-forward spikes with surrogate gradients
+  quant           int8 / ternary fake quantisation with straight-through
   complex_pairs   complex <-> real-pair storage
 """
 
@@ -14,7 +16,9 @@ from spike_ssm.ops import conv
 from spike_ssm.ops import discretization
 from spike_ssm.ops import hippo
 from spike_ssm.ops import kernels
+from spike_ssm.ops import quant
 from spike_ssm.ops import scans
+from spike_ssm.ops import selective_scan
 from spike_ssm.ops import surrogate
 from spike_ssm.ops.hippo import hippo_initialization
 from spike_ssm.ops.scans import linear_scan

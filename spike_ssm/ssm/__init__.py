@@ -1,6 +1,8 @@
 """SSM layers (Haiku modules): parallel `__call__` + streaming `step`.
 
   S5, LRU, S4D, S4       diagonal / DPLR state-space cores
+  Mamba, MambaBlock      selective SSM core and the full Mamba block
+  ChunkedSSM             inner layer per step + outer layer over chunks
   SpikeSSM               seed layer: sparse spiking SSM with leaky readout
   CapibaraJAXSSM         seed layer: HiPPO SSM with causal conv + SiLU
 """
@@ -8,8 +10,14 @@
 from spike_ssm.ssm.capibara import CapibaraJAXSSM
 from spike_ssm.ssm.capibara import CapibaraState
 from spike_ssm.ssm.capibara import hippo_initialization
+from spike_ssm.ssm.chunked import ChunkedSSM
+from spike_ssm.ssm.chunked import ChunkedSSMState
 from spike_ssm.ssm.lru import LRU
 from spike_ssm.ssm.lru import LRUState
+from spike_ssm.ssm.mamba import Mamba
+from spike_ssm.ssm.mamba import MambaBlock
+from spike_ssm.ssm.mamba import MambaBlockState
+from spike_ssm.ssm.mamba import MambaState
 from spike_ssm.ssm.s4 import S4
 from spike_ssm.ssm.s4 import S4D
 from spike_ssm.ssm.s4 import S4DState

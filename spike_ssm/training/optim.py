@@ -33,8 +33,9 @@ UNAMBIGUOUS_SSM_NAMES = frozenset({
     "lambda_re", "lambda_im", "log_dt", "log_step", "nu_log", "theta_log",
     "gamma_log", "a_log"})
 # Names that are SSM dynamics inside a registered SSM core module.
-SSM_DYNAMICS_NAMES = UNAMBIGUOUS_SSM_NAMES | {"a", "a_re", "a_im",
-                                              "p", "omega", "eta"}
+SSM_DYNAMICS_NAMES = UNAMBIGUOUS_SSM_NAMES | {"a", "a_re", "a_im", "p",
+                                              "omega", "eta", "raw_decay",
+                                              "raw_beta"}
 # Input matrices of SSM cores; a generic name ("b" is also hk.Linear's bias),
 # so it counts only when its module is a registered SSM core.
 SSM_INPUT_NAMES = frozenset({"b", "b_re", "b_im"})

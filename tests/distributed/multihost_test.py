@@ -47,12 +47,12 @@ class MultiHostTest(absltest.TestCase):
 
   def test_two_processes_match_one_process(self):
     # Given the same 4-device run as 1 process x 4 devices ...
-    single = self.create_tempdir("single").full_path
+    single = self.create_tempdir().full_path
     ref = _start(0, 1, 0, 4, single)
     out, err = ref.communicate(timeout=900)
     self.assertEqual(ref.returncode, 0, msg=err[-3000:])
     # ... and as 2 processes x 2 devices talking over localhost (gloo).
-    multi = self.create_tempdir("multi").full_path
+    multi = self.create_tempdir().full_path
     port = _free_port()
     procs = [_start(i, 2, port, 2, multi) for i in range(2)]
     outputs = [p.communicate(timeout=900) for p in procs]

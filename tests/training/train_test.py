@@ -88,10 +88,10 @@ class ResumeTest(absltest.TestCase):
 
   def test_interrupted_and_resumed_equals_uninterrupted(self):
     # Given an uninterrupted run of 6 steps.
-    full = self.create_tempdir("full").full_path
+    full = self.create_tempdir().full_path
     train.run(self._config(), full)
     # When the same run stops after 4 steps (checkpoint at 4) and restarts.
-    part = self.create_tempdir("part").full_path
+    part = self.create_tempdir().full_path
     stopped = train.run(self._config(), part, stop_after_steps=4)
     self.assertEqual(stopped, {"stopped_at": 4})
     summary = train.run(self._config(), part)

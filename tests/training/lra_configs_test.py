@@ -1,0 +1,120 @@
+"""The LRA configs: published Transformer values, shared presets, bad args.
+
+(Every config's smoke variant is trained by `train_test.py`.)
+"""
+
+import math
+
+from absl.testing import absltest
+from absl.testing import parameterized
+
+from spike_ssm import config_lib
+from tests.training.train_test import load_config
+
+LRA_CONFIGS = ("s5_lra.py", "transformer_lra.py", "lstm_lra.py",
+               "gru_lra.py")
+
+
+class TransformerLRAConfigTest(parameterized.TestCase):
+
+  def test_published_listops_values(self):
+    # LRA's base_listops_config: 6 x 512, 8 heads, qkv 512, MLP 2048,
+    # batch 32, 5000 steps, 0.05 * warmup(1000) * rsqrt, wd 0.1.
+    c = load_config("transformer_lra.py", "task=listops")
+    self.assertEqual((c.model.layer, c.model.num_layers, c.model.width),
+                     ("transformer", 6, 512))
+    kw = c.model.layer_kwargs
+    self.assertEqual((kw.num_heads, kw.qkv_dim, kw.ffn_multiplier * 512),
+                     (8, 512, 2048))
+    self.assertEqual((kw.dropout, kw.attention_dropout), (0.1, 0.1))
+    self.assertEqual((c.data.global_batch_size, c.train.num_steps),
+                     (32, 5000))
+    self.assertAlmostEqual(c.optim.lr, 0.05 / math.sqrt(1000))
+    self.assertAlmostEqual(c.optim.end_lr_ratio, math.sqrt(1000 / 5000))
+    self.assertEqual((c.optim.warmup_steps, c.optim.weight_decay,
+                      c.optim.b2), (1000, 0.1, 0.98))
+    self.assertEqual(c.model.positions, "sinusoidal")
+    # The layer is the whole pre-LN block, so the backbone adds nothing.
+    self.assertEqual((c.model.norm, c.model.glu), ("none", "none"))
+
+  def test_retrieval_schedule_never_leaves_warmup(self):
+    # Warmup 8000 > 5000 steps: LRA's rate only rises, to 0.05 * 5/8 /
+    # sqrt(8000) at the end.
+    c = load_config("transformer_lra.py", "task=retrieval")
+    self.assertAlmostEqual(c.optim.lr, 0.05 * 5000 / 8000 / math.sqrt(8000))
+    self.assertEqual(c.optim.end_lr_ratio, 1.0)
+    self.assertEqual((c.model.num_layers, c.model.width), (4, 128))
+
+  @parameterized.parameters(
+      # task, layers, width, heads, qkv, mlp, batch, epochs, lr, positions
+      ("image", 1, 32, 1, 32, 64, 256, 200, 5e-4, "learned"),
+      ("pathfinder", 1, 128, 4, 64, 128, 512, 200, 1e-3, "sinusoidal"),
+      ("pathx", 1, 32, 2, 16, 32, 64, 200, 1e-3, "learned"),
+  )
+  def test_published_pixel_task_values(self, task, layers, width, heads, qkv,
+                                       mlp, batch, epochs, lr, positions):
+    c = load_config("transformer_lra.py", f"task={task}")
+    kw = c.model.layer_kwargs
+    self.assertEqual((c.model.num_layers, c.model.width), (layers, width))
+    self.assertEqual((kw.num_heads, kw.qkv_dim, kw.ffn_multiplier * width),
+                     (heads, qkv, mlp))
+    self.assertEqual((c.data.global_batch_size, c.train.num_epochs),
+                     (batch, epochs))
+    self.assertEqual((c.optim.lr, c.optim.end_lr_ratio), (lr, 0.0))
+    self.assertEqual(c.optim.warmup_steps,
+                     config_lib.LRA_TRAIN_SIZES[task] // batch)
+    self.assertEqual(c.model.positions, positions)
+    self.assertTrue(c.data.options.tokenize)
+
+
+class RecurrentLRAConfigTest(parameterized.TestCase):
+
+  @parameterized.product(name=("lstm", "gru"),
+                         task=config_lib.LRA_TASKS)
+  def test_every_task_loads(self, name, task):
+    c = load_config(f"{name}_lra.py", f"task={task}")
+    self.assertEqual(c.model.layer, name)
+    self.assertTrue(c.model.layer_kwargs.bidirectional)
+    self.assertEqual(c.model.positions, "none")
+    transformer = load_config("transformer_lra.py", f"task={task}")
+    # The same batch and training length as LRA's Transformer.
+    self.assertEqual(c.data.global_batch_size,
+                     transformer.data.global_batch_size)
+    self.assertEqual((c.train.num_steps, c.train.num_epochs),
+                     (transformer.train.num_steps,
+                      transformer.train.num_epochs))
+
+
+class SharedPresetsTest(parameterized.TestCase):
+
+  @parameterized.parameters(*LRA_CONFIGS)
+  def test_demo_is_the_shared_generated_listops(self, name):
+    c = load_config(name, "demo")
+    self.assertEqual(c.data.task, "listops")
+    self.assertEqual((c.data.options.num_train, c.data.options.max_length),
+                     (6000, 100))
+    self.assertEqual((c.model.num_layers, c.model.width), (3, 64))
+    self.assertEqual(c.train.num_steps, 2000)
+
+  @parameterized.parameters(*LRA_CONFIGS)
+  def test_smoke_is_tiny(self, name):
+    c = load_config(name, "smoke")
+    self.assertEqual((c.model.num_layers, c.model.width), (1, 16))
+    self.assertEqual((c.data.global_batch_size, c.train.num_steps), (8, 2))
+
+  @parameterized.parameters(*LRA_CONFIGS)
+  def test_bad_arguments(self, name):
+    with self.assertRaisesRegex(ValueError, "task must be one of"):
+      load_config(name, "task=mnist")
+    with self.assertRaisesRegex(ValueError, "at most one of"):
+      load_config(name, "demo,smoke")
+    with self.assertRaisesRegex(ValueError, "listops only"):
+      load_config(name, "task=text,demo")
+
+  def test_recurrent_builder_rejects_other_layers(self):
+    with self.assertRaisesRegex(ValueError, "layer must be"):
+      config_lib.recurrent_lra_config("transformer", None)
+
+
+if __name__ == "__main__":
+  absltest.main()
