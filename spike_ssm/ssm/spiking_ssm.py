@@ -137,9 +137,9 @@ class SpikingSSM(s4.S4D):
 
   Initialisation: S4D-Lin by default (`Lambda_n = -1/2 + i pi n`, as
   SpikingSSM), other S4D inits via `init`; `ln_vth = log(vth_init)`
-  (default 0, threshold 1: the authors' init); `tau = 0.125` (the authors' neurons). Dropout is tied
-  across time (one mask per sequence and channel, the authors'
-  `DropoutNd`).
+  (default 0, threshold 1: the authors' init); `tau = 0.125` (the
+  authors' neurons). Dropout is tied across time (one mask per sequence
+  and channel, the authors' `DropoutNd`).
 
   Parameters: those of `S4D` (`log_dt` `(D,)`, `a_log`, `a_im`, `b`, `c`
   [, `c_bwd`], `d`), `ln_vth` `(D,)`, and with `glu=True` the mixer

@@ -184,6 +184,24 @@ class SomaModesTest(parameterized.TestCase):
     self.assertGreaterEqual(agreement, MIN_AGREEMENT)
     self.assertGreater(float(exact.mean()), 0.05)
 
+  def test_vth_init_is_a_threshold_that_scales_the_current(self):
+    # Given layers whose thresholds start at 2 and at 1 (the default).
+    f2, p2 = init(glu=False, vth_init=2.0)
+    f1, p1 = init(glu=False)
+    l1, l2 = _layer_params(p1), _layer_params(p2)
+    np.testing.assert_allclose(l2["ln_vth"], np.full(D, np.log(2.0)),
+                               **tol.F32_VS_F64)
+    np.testing.assert_array_equal(l1["ln_vth"], 0.0)
+    for name in l1:
+      if name != "ln_vth":
+        np.testing.assert_array_equal(l1[name], l2[name], err_msg=name)
+    # When the first sees 2x and the second x (the S4D core is linear).
+    x = clear_inputs(l1, "vth_init", glu=False)
+    exact = jax.jit(lambda f, p, x: f.apply(p, None, x, False),
+                    static_argnums=0)
+    # Then both fire the same spike train.
+    np.testing.assert_array_equal(exact(f2, p2, 2.0 * x), exact(f1, p1, x))
+
   def test_sdn_mode_gradients_are_finite_and_reach_every_parameter(self):
     # Given a layer training with the SDN soma.
     f, params = init(ssm.LoongSpike, dropout=0.1)
@@ -443,6 +461,7 @@ class ContractTest(parameterized.TestCase):
       ("surrogate", dict(surrogate="nope"), ValueError, "surrogate must be"),
       ("slope", dict(slope=-1.0), ValueError, "slope must be > 0"),
       ("glu", dict(glu="yes"), TypeError, "glu.*bool"),
+      ("vth_init", dict(vth_init=0.0), ValueError, "vth_init.*> 0.*0.0"),
       ("sdn_weights", dict(sdn_weights=3), TypeError, "sdn_weights"),
       ("state_size", dict(state_size=7), ValueError, "state_size.*even"),
   )
