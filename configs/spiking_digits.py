@@ -1,15 +1,19 @@
 r"""SpikingSSM / LoongSpike on scikit-learn's 8x8 digits (64-step sequences).
 
   python -m experiments.launch --config=configs/spiking_digits.py
-  python -m experiments.launch --config=configs/spiking_digits.py:layer=loongspike
+  python -m experiments.launch \
+      --config=configs/spiking_digits.py:layer=loongspike
   python -m experiments.launch --config=configs/spiking_digits.py:smoke
 
 Every block is `x + layer(norm(x))` with the layer's own GLU mixer (the
 backbone's output stage is off), the layer's soma trained through the
 pre-trained SDN and evaluated with the exact iterative LIF, so the reported
 test accuracy is that of the spiking network itself. The run logs the mean
-firing rate of the somas (`spike_rate`). benchmarks/SPIKING_SSM.md has the
-measured results.
+firing rate of the somas (`spike_rate`). Measured (seed 0, 800 steps, about
+a minute on 2 shared CPU cores; benchmarks/SPIKING_SSM.md): SpikingSSM 98.3%
+test accuracy at a mean firing rate of 0.154, LoongSpike 96.7% at 0.184.
+The threshold starts at 2 (`vth_init`): at the authors' 1 the rate was
+0.21.
 
 Arguments: layer=spiking_ssm|loongspike, mode=sdn|iterative (training
 soma), smoke.
