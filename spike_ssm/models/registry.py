@@ -139,3 +139,10 @@ register_layer(LayerEntry("capibara", "spike_ssm.ssm.capibara:CapibaraJAXSSM",
                           layer=False))
 register_layer(LayerEntry("spike_ssm", "spike_ssm.ssm.spike_ssm:SpikeSSM",
                           layer=False))
+# SpikingSSM / LoongSpike record their spike rate (Haiku state) in a backbone.
+register_layer(LayerEntry(
+    "spiking_ssm", "spike_ssm.ssm.spiking_ssm:SpikingSSM",
+    build=lambda cls, width, **kw: cls(**{"record_rate": True, **kw})))
+register_layer(LayerEntry(
+    "loongspike", "spike_ssm.ssm.spiking_ssm:LoongSpike",
+    build=lambda cls, width, **kw: cls(**{"record_rate": True, **kw})))

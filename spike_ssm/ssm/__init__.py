@@ -26,3 +26,6 @@ from spike_ssm.ssm.s5 import S5
 from spike_ssm.ssm.s5 import S5State
 from spike_ssm.ssm.spike_ssm import SpikeSSM
 from spike_ssm.ssm.spike_ssm import SpikeSSMState
+from spike_ssm.ssm.spiking_ssm import LoongSpike
+from spike_ssm.ssm.spiking_ssm import SpikingSSM
+from spike_ssm.ssm.spiking_ssm import SpikingSSMState

@@ -1,0 +1,285 @@
+"""Tests for spike_ssm.layers.sdn: the iterative LIF and the SDN."""
+
+import zlib
+
+from absl.testing import absltest
+from absl.testing import parameterized
+import chex
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from experiments import pretrain_sdn
+from spike_ssm.layers import sdn
+from spike_ssm.ops import surrogate
+from tests import golden_util
+from tests import tolerances as tol
+
+TAU = sdn.DEFAULT_TAU
+# Spike agreement of the packaged SDN (tau = 0.125) with the iterative LIF on
+# held-out currents, measured when the weights were trained
+# (`python -m experiments.pretrain_sdn`, 4000 steps, seed 0): 99.65% of
+# time steps on i.i.d. N(0, 1) currents (the paper's distribution) and
+# 99.68% on the "soma" mixture (experiments/pretrain_sdn.py), at spike rates
+# of 0.15 and 0.16. The tests draw fresh currents (other seeds, 64 x 1024
+# steps: sampling error ~2e-4) and assert a bound a little below.
+MIN_AGREEMENT = 0.993
+
+
+def _seed(name: str) -> int:
+  return zlib.crc32(name.encode())
+
+
+def reference_lif(currents, tau, threshold=1.0):
+  """float64 NumPy loop of paper Eqs. 1, 2, 4 (u_r = 0), time on axis 1.
+
+  Returns:
+    (spikes, leaked m_t = tau u_{t-1}, membrane before firing v_t).
+  """
+  x = np.asarray(currents, np.float64)
+  u = np.zeros(x.shape[:1] + x.shape[2:])
+  spikes, leaked, v_all = (np.zeros_like(x) for _ in range(3))
+  for t in range(x.shape[1]):
+    m = tau * u
+    v = m + x[:, t]
+    s = (v > threshold).astype(np.float64)
+    u = v * (1.0 - s)
+    spikes[:, t], leaked[:, t], v_all[:, t] = s, m, v
+  return spikes, leaked, v_all
+
+
+def reference_sdn(weights, currents):
+  """float64 NumPy loop of the SDN's equations, channel by channel."""
+  w = {k: np.asarray(v, np.float64) for k, v in weights.items()}
+  x = np.asarray(currents, np.float64)  # (B, T, C)
+  k_taps = w["w_conv"].shape[0]
+  out = np.zeros_like(x)
+  for b in range(x.shape[0]):
+    for c in range(x.shape[2]):
+      a = x[b, :, c][:, None] * w["w_in"] + w["b_in"]  # (T, H)
+      for t in range(x.shape[1]):
+        conv = sum(w["w_conv"][k] * a[t - k] for k in range(k_taps)
+                   if t - k >= 0)
+        h = np.maximum(conv + w["b_conv"] + a[t], 0.0)
+        e = np.maximum(h @ w["w_mix"] + w["b_mix"], 0.0)
+        out[b, t, c] = e @ w["w_out"] + w["b_out"]
+  return out
+
+
+def away_from_threshold(rng, shape, tau, scale=1.0):
+  """N(0, scale^2) currents redrawn until every |v - 1| > THRESHOLD_MARGIN."""
+  while True:
+    x = scale * rng.standard_normal(shape)
+    v = reference_lif(x, tau)[2]
+    if np.min(np.abs(v - 1.0)) > tol.THRESHOLD_MARGIN:
+      return x
+
+
+class IterativeLIFTest(chex.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  @parameterized.parameters(0.125, 0.6)
+  def test_matches_float64_reference(self, tau):
+    # Given currents whose membranes stay clear of the threshold.
+    rng = np.random.default_rng(_seed(f"lif{tau}"))
+    x = away_from_threshold(rng, (3, 40, 4), tau)
+    want_s, want_m, _ = reference_lif(x, tau)
+    # When the scan runs.
+    trace = self.variant(lambda x: sdn.lif_hard_reset(x, tau))(
+        jnp.asarray(x, jnp.float32))
+    # Then spikes match exactly and the leaked membrane to f32 precision.
+    np.testing.assert_array_equal(trace.spikes, want_s)
+    np.testing.assert_allclose(trace.leaked, want_m, **tol.F32_VS_F64)
+    self.assertGreater(float(want_s.mean()), 0.05)  # It does fire.
+    final_u = (want_m[:, -1] + x[:, -1]) * (1 - want_s[:, -1])
+    np.testing.assert_allclose(trace.final, final_u, **tol.F32_VS_F64)
+
+  def test_time_major_layout(self):
+    x = jnp.asarray(np.random.default_rng(1).standard_normal((2, 16, 3)),
+                    jnp.float32)
+    batch_major = jax.jit(sdn.lif_hard_reset)(x)
+    time_major = jax.jit(lambda x: sdn.lif_hard_reset(x, time_major=True))(
+        x.swapaxes(0, 1))
+    np.testing.assert_array_equal(batch_major.spikes,
+                                  time_major.spikes.swapaxes(0, 1))
+    np.testing.assert_array_equal(batch_major.leaked,
+                                  time_major.leaked.swapaxes(0, 1))
+
+  def test_bptt_gradient_is_the_analytic_surrogate_chain(self):
+    # Given two steps with no spike at step 1 (I_1 = 0.5) and v_2 near
+    # threshold, the triangular surrogate sigma'(v) = max(0, 1 - |v|).
+    i1, i2 = 0.5, 0.9
+    v2 = TAU * i1 + i2
+
+    def s2(currents):
+      return sdn.lif_hard_reset(currents[None, :, None], TAU).spikes[0, 1, 0]
+
+    # When differentiating the second spike with respect to both currents.
+    grad = jax.jit(jax.grad(s2))(jnp.array([i1, i2], jnp.float32))
+    # Then ds2/dI2 = sigma'(v2 - 1) and ds2/dI1 = sigma'(v2 - 1) * tau (BPTT
+    # through the leak; the reset is detached and did not fire anyway).
+    g = float(surrogate.surrogate_gradient(jnp.float32(v2 - 1.0),
+                                           "triangular"))
+    np.testing.assert_allclose(grad, [g * TAU, g], **tol.F32_VS_F64)
+    self.assertGreater(g, 0.0)
+
+  @parameterized.parameters(0.0, 1.0, -0.5, 1.5, True, "0.1")
+  def test_bad_tau(self, tau):
+    with self.assertRaisesRegex(ValueError, "tau must be a number in"):
+      sdn.lif_hard_reset(jnp.zeros((1, 3, 1)), tau)
+
+  def test_bad_currents(self):
+    with self.assertRaisesRegex(TypeError, "currents.*floating.*int32"):
+      sdn.lif_hard_reset(jnp.zeros((1, 3, 1), jnp.int32))
+    with self.assertRaisesRegex(ValueError, "batch and a time axis.*\\(5,\\)"):
+      sdn.lif_hard_reset(jnp.zeros((5,)))
+
+
+class SDNModuleTest(chex.TestCase):
+
+  def _init(self, hidden=8, kernel_size=8):
+    net = hk.without_apply_rng(hk.transform(
+        lambda x: sdn.SDN(hidden, kernel_size)(x)))
+    x = jnp.zeros((1, 12, 2), jnp.float32)
+    return net, net.init(jax.random.PRNGKey(0), x)
+
+  def test_golden_tree_and_parameter_count(self):
+    _, params = self._init()
+    golden_util.assert_matches_golden("layers_sdn", params)
+    count = sum(p.size for p in jax.tree.leaves(params))
+    self.assertEqual(count, sdn.num_weights(8, 8))
+    self.assertLess(count, 200)
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_forward_matches_float64_reference(self):
+    # Given random (untrained) weights of a non-default size and inputs.
+    net, params = self._init(hidden=3, kernel_size=4)
+    weights = jax.tree.map(
+        lambda p: p + 0.1 * jax.random.normal(jax.random.PRNGKey(3), p.shape),
+        params["sdn"])
+    x = np.random.default_rng(_seed("sdnfwd")).standard_normal(
+        (2, 9, 3)).astype(np.float32)
+    # When the SDN runs, batch-major and time-major.
+    got = self.variant(net.apply)({"sdn": weights}, jnp.asarray(x, jnp.float32))
+    got_tm = self.variant(
+        lambda x: sdn.sdn_leaked_membrane(weights, x, time_major=True))(
+            jnp.asarray(x.swapaxes(0, 1), jnp.float32))
+    # Then both equal the float64 loop. Outputs near 0 are differences of
+    # O(max |m|) partial sums, so the absolute error is relative to that scale.
+    want = reference_sdn(weights, x)
+    close = dict(rtol=tol.F32_VS_F64["rtol"],
+                 atol=tol.F32_VS_F64["rtol"] * np.abs(want).max())
+    np.testing.assert_allclose(got, want, **close)
+    np.testing.assert_allclose(got_tm.swapaxes(0, 1), want, **close)
+
+  def test_causal(self):
+    # Changing the input at step 7 changes no prediction before step 7.
+    weights = sdn.load_pretrained_sdn()
+    x = np.random.default_rng(2).standard_normal((1, 20, 2)).astype(np.float32)
+    x2 = x.copy()
+    x2[0, 7] += 3.0
+    f = jax.jit(lambda x: sdn.sdn_leaked_membrane(weights, x))
+    m, m2 = f(x), f(x2)
+    np.testing.assert_array_equal(m[:, :7], m2[:, :7])
+    self.assertGreater(float(jnp.abs(m[:, 7:] - m2[:, 7:]).max()), 0.0)
+
+  def test_bad_arguments(self):
+    build = lambda **kw: hk.transform(lambda: sdn.SDN(**kw)).init(None)
+    with self.assertRaisesRegex(ValueError, "hidden.*int >= 1.*0"):
+      build(hidden=0)
+    with self.assertRaisesRegex(ValueError, "kernel_size.*int >= 1"):
+      build(kernel_size=2.5)
+    weights = dict(sdn.load_pretrained_sdn())
+    with self.assertRaisesRegex(TypeError, "currents.*floating"):
+      sdn.sdn_leaked_membrane(weights, jnp.zeros((1, 4, 2), jnp.int32))
+    with self.assertRaisesRegex(ValueError, "batch and a time axis"):
+      sdn.sdn_leaked_membrane(weights, jnp.zeros((4,)))
+    del weights["w_mix"]
+    with self.assertRaisesRegex(ValueError, "missing \\['w_mix'\\]"):
+      sdn.sdn_leaked_membrane(weights, jnp.zeros((1, 4, 2)))
+    bad = dict(sdn.load_pretrained_sdn(), w_out=np.zeros(5, np.float32))
+    with self.assertRaisesRegex(ValueError, "'w_out' has shape \\(5,\\)"):
+      sdn.sdn_leaked_membrane(bad, jnp.zeros((1, 4, 2)))
+    with self.assertRaisesRegex(TypeError, "mapping"):
+      sdn.sdn_leaked_membrane([1, 2], jnp.zeros((1, 4, 2)))
+
+
+class PretrainedSDNTest(parameterized.TestCase):
+
+  @parameterized.named_parameters(("paper_normal", "paper"),
+                                  ("soma_mixture", "soma"))
+  def test_spikes_agree_with_iterative_lif_on_held_out_currents(self, dist):
+    # Given the packaged weights and fresh currents (seeds never used in
+    # pre-training, which drew from seeds 0 and 1000).
+    weights = sdn.load_pretrained_sdn(TAU)
+    rng = np.random.default_rng(_seed(f"held-out-{dist}"))
+    if dist == "paper":
+      currents = rng.standard_normal((64, 1024))  # Drawn here, independently.
+    else:
+      currents = pretrain_sdn.make_currents(rng, 64, 1024, "soma")
+    x = jnp.asarray(currents, jnp.float32)[..., None]
+    # When both somas run.
+    want = jax.jit(lambda x: sdn.lif_hard_reset(x, TAU).spikes)(x)
+    got = jax.jit(lambda x: sdn.sdn_spikes(weights, x))(x)
+    # Then they agree on at least MIN_AGREEMENT of the time steps, and the
+    # neuron fires (agreement with an all-silent soma would be ~85%).
+    agreement = float(jnp.mean(got == want))
+    self.assertGreaterEqual(agreement, MIN_AGREEMENT)
+    self.assertGreater(float(want.mean()), 0.1)
+    self.assertLess(abs(float(got.mean()) - float(want.mean())), 0.01)
+
+  def test_spike_gradient_reaches_currents_through_identity_only(self):
+    # d spike_t / d I_t = sigma'(m_hat_t + I_t - 1); the frozen SDN adds no
+    # other path, so the Jacobian is diagonal in time.
+    weights = sdn.load_pretrained_sdn()
+    x = jnp.asarray(
+        np.random.default_rng(4).standard_normal((1, 10, 1)), jnp.float32)
+    jac = jax.jit(jax.jacobian(lambda x: sdn.sdn_spikes(weights, x)[0, :, 0]))(
+        x)[:, 0, :, 0]  # (T, T)
+    m = sdn.sdn_leaked_membrane(weights, x)[0, :, 0]
+    want = surrogate.surrogate_gradient(m + x[0, :, 0] - 1.0, "triangular")
+    np.testing.assert_allclose(np.diag(jac), want, **tol.F32_VS_F64)
+    np.testing.assert_array_equal(jac - np.diag(np.diag(jac)), 0.0)
+
+  def test_packaged_file(self):
+    self.assertIn(TAU, sdn.available_taus())
+    weights = sdn.load_pretrained_sdn()
+    self.assertEqual(sorted(weights), sorted(sdn.WEIGHT_NAMES))
+    for w in weights.values():
+      self.assertEqual(w.dtype, np.float32)
+      self.assertFalse(w.flags.writeable)
+    self.assertLess(sdn.weights_path().stat().st_size, 8192)
+    with np.load(sdn.weights_path()) as data:
+      self.assertAlmostEqual(float(data["tau"]), TAU)
+      self.assertGreaterEqual(float(data["meta_agreement_paper"]),
+                              MIN_AGREEMENT)
+
+  def test_unknown_tau_explains_how_to_train_one(self):
+    with self.assertRaisesRegex(ValueError,
+                                "No pre-trained SDN ships for tau=0.3.*"
+                                "pretrain_sdn --tau=0.3"):
+      sdn.load_pretrained_sdn(0.3)
+    with self.assertRaisesRegex(ValueError, "tau must be"):
+      sdn.load_pretrained_sdn(2.0)
+
+  def test_pretraining_runs_and_round_trips(self):
+    # A few steps of the real pre-training path, then save and load.
+    weights, report = pretrain_sdn.pretrain(
+        0.3, steps=3, batch=2, length=16, eval_batch=2, log_every=0)
+    self.assertEqual(sorted(weights), sorted(sdn.WEIGHT_NAMES))
+    for key in ("agreement_paper", "agreement_soma", "final_mse"):
+      self.assertTrue(np.isfinite(report[key]), msg=key)
+    path = sdn.save_sdn_weights(self.create_tempdir().full_path + "/w",
+                                weights, 0.3, **report)
+    self.assertEqual(path.suffix, ".npz")
+    loaded, tau = sdn.load_sdn_weights(path)
+    self.assertAlmostEqual(tau, 0.3, places=6)
+    for name in sdn.WEIGHT_NAMES:
+      np.testing.assert_array_equal(loaded[name], weights[name])
+    with self.assertRaisesRegex(ValueError, "distribution must be one of"):
+      pretrain_sdn.make_currents(np.random.default_rng(0), 1, 4, "uniform")
+
+
+if __name__ == "__main__":
+  absltest.main()
