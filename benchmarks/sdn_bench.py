@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from benchmarks import timing
-from spike_ssm.layers import sdn as sdn_lib
+from spike_ssm.neurons import sdn as sdn_lib
 from spike_ssm.ssm import spiking_ssm
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -5,12 +5,12 @@ r"""Pre-trains the surrogate dynamic network (SDN) of SpikingSSMs.
       --out=/tmp/sdn_tau0.25.npz
 
 Regresses the leaked membrane `m_t = tau * u_{t-1}` of the iterative
-hard-reset LIF (threshold 1; `spike_ssm.layers.sdn`) from random input
+hard-reset LIF (threshold 1; `spike_ssm.neurons.sdn`) from random input
 currents with an MSE loss and Adam (optax), then reports the spike
 agreement `mean(H(m_hat + I - 1) == H(m + I - 1))` on held-out currents
 drawn with a different seed, and writes the weights (float32 `.npz` with
 `tau` and the measured agreements). Without `--out` the file goes to the
-package (`spike_ssm/layers/sdn_weights/sdn_tau<tau>.npz`).
+package (`spike_ssm/neurons/sdn_weights/sdn_tau<tau>.npz`).
 
 Input currents (`--distribution`):
 
@@ -45,7 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from spike_ssm.layers import sdn as sdn_lib
+from spike_ssm.neurons import sdn as sdn_lib
 
 DISTRIBUTIONS = ("soma", "paper")
 

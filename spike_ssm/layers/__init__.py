@@ -6,13 +6,9 @@
   QuantLinear       hk.Linear with int8 / BitNet-ternary fake-quantised weights
                     (optionally int8 inputs) and straight-through gradients
   linear            hk.Linear or QuantLinear by a `quantize` option
-  SDN               SpikingSSM's surrogate dynamic network (pre-trained causal
-                    CNN predicting the hard-reset LIF membrane)
-  lif_hard_reset    the exact iterative hard-reset LIF it stands in for
 """
 
 from spike_ssm.layers import quant
-from spike_ssm.layers import sdn
 from spike_ssm.layers.baselines import GRULayer
 from spike_ssm.layers.baselines import GRULayerState
 from spike_ssm.layers.baselines import LSTMLayer
@@ -23,9 +19,6 @@ from spike_ssm.layers.quant import linear
 from spike_ssm.layers.quant import QUANT_MODES
 from spike_ssm.layers.quant import QUANTIZE_OPTIONS
 from spike_ssm.layers.quant import QuantLinear
-from spike_ssm.layers.sdn import lif_hard_reset
-from spike_ssm.layers.sdn import load_pretrained_sdn
-from spike_ssm.layers.sdn import SDN
 
 __all__ = [
     "GRULayer",
@@ -35,12 +28,8 @@ __all__ = [
     "QUANTIZE_OPTIONS",
     "QUANT_MODES",
     "QuantLinear",
-    "SDN",
     "TransformerLayer",
     "check_quantize",
-    "lif_hard_reset",
     "linear",
-    "load_pretrained_sdn",
     "quant",
-    "sdn",
 ]

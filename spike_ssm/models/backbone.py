@@ -36,6 +36,7 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 
+from spike_ssm import neurons
 from spike_ssm.layers import quant as quant_layers
 from spike_ssm.models import registry
 from spike_ssm.ops import attention
@@ -147,14 +148,6 @@ class GatedOutput(hk.Module):
     return _dropout(y, self.dropout, is_training)
 
 
-def record_spike_rate(spikes: jax.Array, mask: jax.Array) -> None:
-  """Stores the mean firing rate over valid positions as Haiku state."""
-  w = mask.reshape(mask.shape + (1,) * (spikes.ndim - mask.ndim))
-  total = jnp.sum(spikes.astype(jnp.float32) * w)
-  count = jnp.maximum(jnp.sum(jnp.broadcast_to(w, spikes.shape)), 1.0)
-  hk.set_state("spike_rate", total / count)
-
-
 class SpikingStage(hk.Module):
   """A spiking neuron applied position-wise over time after a layer."""
 
@@ -168,12 +161,11 @@ class SpikingStage(hk.Module):
     self.kwargs = dict(kwargs)
 
   def __call__(self, x: jax.Array, mask: jax.Array) -> jax.Array:
-    from spike_ssm import neurons  # pylint: disable=g-import-not-at-top
     if self.kind == "lif":
       spikes, _ = neurons.run(neurons.LIF(self.width, **self.kwargs), x)
     else:
       spikes, _ = neurons.PSU_LIF(self.width, **self.kwargs).parallel(x)
-    record_spike_rate(spikes, mask)
+    neurons.record_spike_rate(spikes, mask)
     return spikes
 
 

@@ -6,11 +6,17 @@
   ResonateFire                 reset-free complex resonate-and-fire neuron
                                (step and parallel modes)
   run                          `hk.scan` a core over `(B, T, ...)` inputs
+  SDN, lif_hard_reset          SpikingSSM's surrogate dynamic network (a
+                               pre-trained causal CNN that predicts the
+                               hard-reset LIF membrane of a whole sequence)
+                               and the exact iterative LIF it stands in for
   SpikingCore                  the common base; see `base` for dtype and
                                mixed-precision rules (policies are per exact
                                class: use `spiking_core_classes()`)
 """
 
+from spike_ssm.neurons import sdn
+from spike_ssm.neurons.base import record_spike_rate
 from spike_ssm.neurons.base import RESET_MODES
 from spike_ssm.neurons.base import spiking_core_classes
 from spike_ssm.neurons.base import SpikingCore
@@ -29,6 +35,9 @@ from spike_ssm.neurons.psu import PSULIFState
 from spike_ssm.neurons.resonate import ResonateFire
 from spike_ssm.neurons.resonate import ResonateFireState
 from spike_ssm.neurons.run import run
+from spike_ssm.neurons.sdn import lif_hard_reset
+from spike_ssm.neurons.sdn import load_pretrained_sdn
+from spike_ssm.neurons.sdn import SDN
 
 __all__ = [
     "ALIF",
@@ -44,9 +53,14 @@ __all__ = [
     "PSU_LIF",
     "PSULIFState",
     "RESET_MODES",
+    "SDN",
     "ResonateFire",
     "ResonateFireState",
     "SpikingCore",
+    "lif_hard_reset",
+    "load_pretrained_sdn",
+    "record_spike_rate",
     "run",
+    "sdn",
     "spiking_core_classes",
 ]

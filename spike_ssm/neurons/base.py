@@ -208,6 +208,22 @@ def from_time_major(tree: Any, time_major: bool) -> Any:
   return jax.tree.map(lambda y: y.swapaxes(0, 1), tree)  # [B, T, ...]
 
 
+def record_spike_rate(spikes: jax.Array, mask: jax.Array) -> None:
+  """Stores the mean firing rate over valid positions as Haiku state.
+
+  The training step averages every `spike_rate` state entry into its
+  `spike_rate` metric.
+
+  Args:
+    spikes: `(B, T, ...)` spike trains (0/1).
+    mask: `(B, T)`, 1 at valid positions, 0 at padding.
+  """
+  w = mask.reshape(mask.shape + (1,) * (spikes.ndim - mask.ndim))
+  total = jnp.sum(spikes.astype(jnp.float32) * w)
+  count = jnp.maximum(jnp.sum(jnp.broadcast_to(w, spikes.shape)), 1.0)
+  hk.set_state("spike_rate", total / count)
+
+
 # ----------------------------------------------------------------------------
 # The base class.
 # ----------------------------------------------------------------------------

@@ -5,7 +5,7 @@ and Parallel Spiking State Space Models", AAAI 2025, arXiv:2408.14909)
 treats the output of an S4D layer as the input current of a leaky
 integrate-and-fire soma with a hard reset, so a layer emits binary spikes;
 a position-wise GLU mixes them. Training evaluates the soma in parallel
-with the pre-trained surrogate dynamic network (`spike_ssm.layers.sdn`).
+with the pre-trained surrogate dynamic network (`spike_ssm.neurons.sdn`).
 
 LoongSpike (the seed codebase's fractional-order SpikingSSM) replaces each
 S4D mode by a sum of M exponentials, a sum-of-exponentials approximation of
@@ -48,7 +48,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from spike_ssm.layers import sdn as sdn_lib
+from spike_ssm.neurons import base as neuron_base
+from spike_ssm.neurons import sdn as sdn_lib
 from spike_ssm.ops import discretization
 from spike_ssm.ops import kernels
 from spike_ssm.ops import surrogate as surrogate_lib
@@ -305,10 +306,8 @@ class SpikingSSM(s4.S4D):
           current, self.tau, surrogate=self.surrogate, slope=self.slope,
           time_major=time_major).spikes
     if self.record_rate:
-      # pylint: disable-next=g-import-not-at-top
-      from spike_ssm.models import backbone
       # The layer never sees the padding mask: the rate counts every step.
-      backbone.record_spike_rate(spikes, jnp.ones(spikes.shape[:2]))
+      neuron_base.record_spike_rate(spikes, jnp.ones(spikes.shape[:2]))
     if is_training and self.dropout > 0.0:
       # Tied over time: one keep/drop per sequence and channel.
       time_axis = 0 if time_major else 1

@@ -13,7 +13,7 @@ import numpy as np
 import optax
 
 from spike_ssm import ssm
-from spike_ssm.layers import sdn
+from spike_ssm.neurons import sdn
 from spike_ssm.models import backbone
 from spike_ssm.models import registry
 from spike_ssm.ssm import spiking_ssm

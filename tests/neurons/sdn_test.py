@@ -1,4 +1,4 @@
-"""Tests for spike_ssm.layers.sdn: the iterative LIF and the SDN."""
+"""Tests for spike_ssm.neurons.sdn: the iterative LIF and the SDN."""
 
 import zlib
 
@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import pretrain_sdn
-from spike_ssm.layers import sdn
+from spike_ssm.neurons import sdn
 from spike_ssm.ops import surrogate
 from tests import golden_util
 from tests import tolerances as tol
@@ -146,7 +146,7 @@ class SDNModuleTest(chex.TestCase):
 
   def test_golden_tree_and_parameter_count(self):
     _, params = self._init()
-    golden_util.assert_matches_golden("layers_sdn", params)
+    golden_util.assert_matches_golden("neurons_sdn", params)
     count = sum(p.size for p in jax.tree.leaves(params))
     self.assertEqual(count, sdn.num_weights(8, 8))
     self.assertLess(count, 200)
