@@ -43,7 +43,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 LISTOPS_MODELS = ("s5", "lru", "s4d", "s4", "mamba", "transformer", "lstm",
                   "gru", "spiking_ssm", "loongspike")
-COPY_MODELS = ("mamba", "s4d", "s5")
+# `name@W` runs layer `name` at width W instead of the config's 64: the LTI
+# layers at width 128 have more parameters than Mamba at 64, a control for
+# capacity.
+COPY_MODELS = ("mamba", "s4d", "s5", "s4", "lru", "s4d@128", "s5@128")
 LTI = {"s4d", "s4", "s5", "lru"}
 
 
@@ -92,12 +95,15 @@ def _train(config, workdir: pathlib.Path) -> dict:
 def run_copy(models, args, workroot: pathlib.Path) -> dict:
   results = {}
   for name in models:
-    arg = f"task=selective_copy,layer={name}" + (",smoke" if args.smoke
-                                                 else "")
+    layer, _, width = name.partition("@")
+    arg = f"task=selective_copy,layer={layer}" + (",smoke" if args.smoke
+                                                  else "")
     print(f"[copy] {name}: configs/synthetic.py:{arg}", flush=True)
     try:
       config = load_config(ROOT / "configs" / "synthetic.py", arg)
       with config.unlocked():
+        if width:
+          config.model.width = int(width)
         if not args.smoke:
           config.data.options.update(seq_len=args.copy_seq_len,
                                      num_tokens=args.copy_tokens,
@@ -175,7 +181,8 @@ def render(db: dict) -> str:
   out = ["# Model zoo comparison", "",
          "Produced by `python -m benchmarks.zoo_compare` "
          "(benchmarks/zoo_compare.py); raw figures in `zoo_compare.json`. "
-         "Accuracies are on the test split at the best validation step.", ""]
+         "Accuracies are on the test split at the best validation step "
+         "('final': at the last step).", ""]
   for part, title in (("copy", "Selective copying"),
                       ("listops", "Generated ListOps (the `demo` presets)")):
     entry = db.get(part)
@@ -193,40 +200,48 @@ def render(db: dict) -> str:
             "times are inflated and only roughly comparable.", ""]
     rows = entry["results"]
     if part == "copy":
-      any_row = next((r for r in rows.values() if "data" in r), {})
+      any_row = next((r for n, r in rows.items()
+                      if "data" in r and "@" not in n), {})
       d = any_row.get("data", {})
       out += [f"Task: {d.get('num_tokens')} data tokens of "
-              f"{d.get('num_symbols')} symbols at random positions among "
-              f"{d.get('seq_len', 0) - d.get('num_tokens', 0)} blanks, then "
+              f"{d.get('num_symbols')} symbols at random positions of the "
+              f"first {d.get('seq_len', 0) - d.get('num_tokens', 0)} (blanks "
+              "elsewhere), then "
               f"{d.get('num_tokens')} markers at which the model emits them "
               f"in order (T = {d.get('seq_len')}); {d.get('num_train')} "
               "training sequences. Every model: "
-              f"{any_row.get('num_layers')} x {any_row.get('width')} causal "
-              f"blocks, lr {any_row.get('lr')} (SSM dynamics "
+              f"{any_row.get('num_layers')} causal blocks of width "
+              f"{any_row.get('width')} (`name@W`: width W), lr {any_row.get('lr')} (SSM dynamics "
               f"{any_row.get('ssm_lr')}), the same steps and batch. Chance "
               f"is {_pct(1 / d['num_symbols']) if d.get('num_symbols') else '-'}"
               " per token.", "",
-              "| model | kind | params | per-token test accuracy | steps "
-              "| wall time |",
-              "|---|---|---:|---:|---:|---:|"]
+              "| model | kind | params | per-token test accuracy (best val) "
+              "| final | steps | wall time |",
+              "|---|---|---:|---:|---:|---:|---:|"]
       for name, r in rows.items():
-        kind = "LTI" if name in LTI else ("selective" if "mamba" in name
+        base = name.partition("@")[0]
+        kind = "LTI" if base in LTI else ("selective" if "mamba" in base
                                           else "-")
         if "error" in r:
-          out.append(f"| {name} | {kind} | - | error: {r['error']} | - | - |")
+          out.append(f"| {name} | {kind} | - | error: {r['error']} | - | - "
+                     "| - |")
           continue
         out.append(f"| {name} | {kind} | {r['params']:,} | "
-                   f"{_pct(r['test_accuracy'])} | {r['steps']} | "
+                   f"{_pct(r['test_accuracy'])} | "
+                   f"{_pct(r['final_test_accuracy'])} | {r['steps']} | "
                    f"{_time(r)} |")
     else:
-      out += ["| model | params | test accuracy | majority baseline | steps "
-              "| wall time |", "|---|---:|---:|---:|---:|---:|"]
+      out += ["| model | params | test accuracy (best val) | final | "
+              "majority baseline | steps | wall time |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
       for name, r in rows.items():
         if "error" in r:
-          out.append(f"| {name} | - | error: {r['error']} | - | - | - |")
+          out.append(f"| {name} | - | error: {r['error']} | - | - | - "
+                     "| - |")
           continue
         out.append(f"| {name} | {r['params']:,} | {_pct(r['test_accuracy'])}"
-                   f" | {_pct(r['majority_baseline'])} | {r['steps']} | "
+                   f" | {_pct(r['final_test_accuracy'])} | "
+                   f"{_pct(r['majority_baseline'])} | {r['steps']} | "
                    f"{_time(r)} |")
       if entry.get("skipped"):
         out += ["", "Skipped (config file not present when this ran): " +
@@ -244,7 +259,7 @@ def main(argv=None) -> int:
                  help="comma-separated models (default: the part's list)")
   p.add_argument("--steps", type=int, default=None,
                  help="ListOps steps for every model (default: the demo's)")
-  p.add_argument("--copy_steps", type=int, default=3000)
+  p.add_argument("--copy_steps", type=int, default=1500)
   p.add_argument("--copy_seq_len", type=int, default=64)
   p.add_argument("--copy_tokens", type=int, default=4)
   p.add_argument("--copy_symbols", type=int, default=8)
@@ -256,7 +271,20 @@ def main(argv=None) -> int:
                                        "zoo_compare.json"))
   p.add_argument("--out", default=str(ROOT / "benchmarks" / "ZOO.md"))
   p.add_argument("--note", default="", help="a line added under the table")
+  p.add_argument("--render_only", action="store_true",
+                 help="re-render --out from --json (setting --note on "
+                      "--part) without training")
   args = p.parse_args(argv)
+  if args.render_only:
+    json_path = pathlib.Path(args.json)
+    db = json.loads(json_path.read_text())
+    if args.note:
+      for part in (("copy", "listops") if args.part == "all" else
+                   (args.part,)):
+        db[part]["note"] = args.note
+      json_path.write_text(json.dumps(db, indent=1) + "\n")
+    pathlib.Path(args.out).write_text(render(db))
+    return 0
 
   workroot = pathlib.Path(args.workdir or tempfile.mkdtemp(prefix="zoo_"))
   workroot.mkdir(parents=True, exist_ok=True)
