@@ -211,9 +211,10 @@ def render(db: dict) -> str:
               f"in order (T = {d.get('seq_len')}); {d.get('num_train')} "
               "training sequences. Every model: "
               f"{any_row.get('num_layers')} causal blocks of width "
-              f"{any_row.get('width')} (`name@W`: width W), lr {any_row.get('lr')} (SSM dynamics "
-              f"{any_row.get('ssm_lr')}), the same steps and batch. Chance "
-              f"is {_pct(1 / d['num_symbols']) if d.get('num_symbols') else '-'}"
+              f"{any_row.get('width')} (`name@W`: width W), lr "
+              f"{any_row.get('lr')} (SSM dynamics {any_row.get('ssm_lr')}), "
+              "the same steps and batch. Chance is "
+              f"{_pct(1 / d['num_symbols']) if d.get('num_symbols') else '-'}"
               " per token.", "",
               "| model | kind | params | per-token test accuracy (best val) "
               "| final | steps | wall time |",

@@ -13,7 +13,8 @@ minutes on 2 CPU cores and visibly learns), smoke (tiny, for tests).
 Per-task values follow the LRA hyperparameter table of Gu, Gupta, Goel & Re
 2022 ("On the Parameterization and Initialization of Diagonal State Space
 Models", NeurIPS; the authors' state-spaces/s4 `configs/experiment/lra/
-s4-lra-*.yaml` hold the same runs): depth, width H, state size N = 64,
+s4-lra-*.yaml` hold the same runs, except Pathfinder's weight decay, 0.03
+there and the table's 0.05 here): depth, width H, state size N = 64,
 batch or post-norm, batch / layer norm, dropout, learning rate, batch size,
 epochs, weight decay and the initial step range (dt_min, dt_max). Common to
 every task, as in those runs: S4D-LegS initialisation, ZOH, bidirectional

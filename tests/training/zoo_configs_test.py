@@ -189,6 +189,10 @@ class ZooCompareTest(absltest.TestCase):
     md = open(f"{tmp}/ZOO.md").read()
     self.assertIn("| s5 |", md)
     self.assertIn("Skipped (config file not present", md)
+    # And a note can be added afterwards without training again.
+    zoo_compare.main(["--render_only", "--part=copy", "--note=Reading: x",
+                      f"--json={tmp}/zoo.json", f"--out={tmp}/ZOO.md"])
+    self.assertIn("Reading: x", open(f"{tmp}/ZOO.md").read())
 
 
 if __name__ == "__main__":
