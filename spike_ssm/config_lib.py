@@ -367,3 +367,53 @@ def recurrent_lra_config(layer: str, arg: str | None) -> config_dict.ConfigDict:
   if arg.smoke:
     lra_smoke(config)
   return finalize(config)
+
+
+# SSM baselines with a per-task hyperparameter table (configs/s4d_lra.py,
+# s4_lra.py, lru_lra.py, mamba_lra.py): the keys every such table row has.
+LRA_TABLE_KEYS = ("num_layers", "width", "norm", "prenorm", "glu", "dropout",
+                  "batch", "epochs", "lr", "ssm_lr", "weight_decay",
+                  "warmup_epochs")
+
+
+def lra_table_config(arg: Arg, layer: str,
+                     row: Mapping[str, Any],
+                     pooling: str = "mean") -> config_dict.ConfigDict:
+  """An unlocked LRA config from one row of a per-task hyperparameter table.
+
+  Sets data (task, batch, task options), the backbone block (depth, width,
+  norm, pre/post-norm, GLU, dropout, pooling), AdamW (lr for the rest,
+  ssm_lr and no weight decay for the SSM dynamics, one of
+  `warmup_epochs` of linear warmup then cosine decay) and an epoch budget
+  with one evaluation and checkpoint per epoch. The caller sets
+  `model.layer_kwargs`, applies `lra_demo` / `lra_smoke` and finalizes.
+
+  Args:
+    arg: the parsed LRA argument (`parse_lra_arg`).
+    layer: the registered sequence layer.
+    row: the task's hyperparameters, with every key of `LRA_TABLE_KEYS`.
+    pooling: the backbone's pooling.
+
+  Raises:
+    ValueError: a row missing keys of `LRA_TABLE_KEYS`.
+  """
+  missing = sorted(set(LRA_TABLE_KEYS) - set(row))
+  if missing:
+    raise ValueError(f"row for task {arg.task!r} is missing keys {missing}.")
+  config = base_config()
+  config.seed = 0
+  config.data.task = arg.task
+  config.data.global_batch_size = row["batch"]
+  config.data.options = task_options_config(arg.task)
+  config.model.update(
+      layer=layer, num_layers=row["num_layers"], width=row["width"],
+      norm=row["norm"], prenorm=row["prenorm"], glu=row["glu"],
+      dropout=row["dropout"], pooling=pooling, positions="none")
+  steps_per_epoch = LRA_TRAIN_SIZES[arg.task] // row["batch"]
+  config.optim.update(
+      lr=row["lr"], ssm_lr=row["ssm_lr"], weight_decay=row["weight_decay"],
+      warmup_steps=row["warmup_epochs"] * steps_per_epoch)
+  config.train.num_epochs = row["epochs"]
+  config.train.update(log_every=100, eval_every=steps_per_epoch,
+                      ckpt_every=steps_per_epoch)
+  return config

@@ -12,7 +12,8 @@ from spike_ssm import config_lib
 from tests.training.train_test import load_config
 
 LRA_CONFIGS = ("s5_lra.py", "transformer_lra.py", "lstm_lra.py",
-               "gru_lra.py", "spiking_ssm_lra.py", "loongspike_lra.py")
+               "gru_lra.py", "s4d_lra.py", "s4_lra.py", "lru_lra.py",
+               "mamba_lra.py", "spiking_ssm_lra.py", "loongspike_lra.py")
 
 
 class TransformerLRAConfigTest(parameterized.TestCase):
