@@ -150,9 +150,11 @@ class ChunkedSSMCompositionTest(parameterized.TestCase):
     pairs = itertools.chain(itertools.product(names, ["lru"]),
                             itertools.product(["lru"], names))
     for inner, outer in pairs:
-      fn = transformed(chunked(inner, outer, chunk_size=4))
-      params = jax.eval_shape(fn.init, jax.random.PRNGKey(0), x)
-      y = jax.eval_shape(fn.apply, params, x)
+      # With state: the spiking layers record their spike rate.
+      make = chunked(inner, outer, chunk_size=4)
+      fn = hk.transform_with_state(lambda x, make=make: make()(x))
+      params, state = jax.eval_shape(fn.init, jax.random.PRNGKey(0), x)
+      y, _ = jax.eval_shape(fn.apply, params, state, None, x)
       self.assertEqual((y.shape, y.dtype), (x.shape, x.dtype),
                        msg=f"{inner}+{outer}")
 
@@ -271,8 +273,8 @@ class ChunkedSSMBadInputTest(parameterized.TestCase):
       ("chunk_size_float", dict(chunk_size=2.0), ValueError, "`chunk_size`"),
       ("pool", dict(chunk_size=2, pool="max"), ValueError, "`pool`"),
       ("pad", dict(chunk_size=2, pad="yes"), TypeError, "`pad`"),
-      ("unknown_layer", dict(chunk_size=2, inner="gru"), ValueError,
-       "Unknown sequence layer 'gru'"),
+      ("unknown_layer", dict(chunk_size=2, inner="gru2"), ValueError,
+       "Unknown sequence layer 'gru2'"),
       ("not_a_spec", dict(chunk_size=2, outer=3), TypeError,
        "`outer` must be a registered layer name"),
       ("kwargs_with_factory", dict(chunk_size=2, inner=lambda: None),
