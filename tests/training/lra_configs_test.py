@@ -13,7 +13,8 @@ from tests.training.train_test import load_config
 
 LRA_CONFIGS = ("s5_lra.py", "transformer_lra.py", "lstm_lra.py",
                "gru_lra.py", "s4d_lra.py", "s4_lra.py", "lru_lra.py",
-               "mamba_lra.py", "spiking_ssm_lra.py", "loongspike_lra.py")
+               "mamba_lra.py", "spiking_ssm_lra.py", "loongspike_lra.py",
+               "chunked_lra.py")
 
 
 class TransformerLRAConfigTest(parameterized.TestCase):
@@ -119,3 +120,30 @@ class SharedPresetsTest(parameterized.TestCase):
 
 if __name__ == "__main__":
   absltest.main()
+
+
+class ChunkedLRAConfigTest(parameterized.TestCase):
+
+  @parameterized.parameters(*config_lib.LRA_TASKS)
+  def test_every_block_is_s5_within_and_across_chunks(self, task):
+    # Given the chunked config and S5's for the same task,
+    c = load_config("chunked_lra.py", f"task={task}")
+    s5 = load_config("s5_lra.py", f"task={task}")
+    # then every block is ChunkedSSM(S5, S5) with S5's per-task layer,
+    kw = c.model.layer_kwargs
+    self.assertEqual((c.model.layer, kw.inner, kw.outer),
+                     ("chunked", "s5", "s5"))
+    s5_layer = s5.model.layer_kwargs.to_dict()
+    self.assertEqual(kw.inner_kwargs.to_dict(), s5_layer)
+    self.assertEqual(kw.outer_kwargs.to_dict(), s5_layer)
+    self.assertTrue(kw.pad)
+    # and everything but the layer is S5's config.
+    for section in ("data", "optim", "train"):
+      self.assertEqual(c[section].to_dict(), s5[section].to_dict(),
+                       msg=section)
+    self.assertEqual(c.model.num_layers, s5.model.num_layers)
+
+  def test_config_stays_locked(self):
+    c = load_config("chunked_lra.py", "smoke")
+    with self.assertRaises(AttributeError):
+      c.model.layer_kwargs.chunk_sizee = 3
