@@ -1,10 +1,10 @@
 r"""ChunkedSSM on Long Range Arena: S5 within chunks, S5 across chunks.
 
-  python -m experiments.launch --config=configs/chunked_lra.py          # listops
+  python -m experiments.launch --config=configs/chunked_lra.py    # listops
   python -m experiments.launch --config=configs/chunked_lra.py:task=image \
       --config.data.root=/data/lra_release
-  python -m experiments.launch --config=configs/chunked_lra.py:demo     # minutes
-  python -m experiments.launch --config=configs/chunked_lra.py:smoke    # seconds
+  python -m experiments.launch --config=configs/chunked_lra.py:demo
+  python -m experiments.launch --config=configs/chunked_lra.py:smoke
 
 Arguments (comma separated after the colon): task=listops|text|retrieval|
 image|pathfinder|pathx, demo, smoke, as in configs/s5_lra.py.
