@@ -56,6 +56,7 @@ numbers, and a sequence split into chunks (passing the state on) draws the
 same numbers as the whole sequence.
 """
 
+import abc
 from collections.abc import Sequence
 import functools
 from typing import NamedTuple
@@ -297,16 +298,17 @@ class _StochasticNeuron(hk.Module):
     self.scan_mode = _check_scan_mode(scan_mode)
 
   # Subclasses: the parameters, and the membrane update in both forms.
+  @abc.abstractmethod
   def _params(self):
-    raise NotImplementedError
+    """The neuron's Haiku parameters, as `_scan` / `_update` take them."""
 
+  @abc.abstractmethod
   def _scan(self, x, state, params):
     """`x` (T, B, *H) -> (membranes (T, B, *H), new float state fields)."""
-    raise NotImplementedError
 
+  @abc.abstractmethod
   def _update(self, x_t, state, params):
     """One step -> (membrane, new float state fields)."""
-    raise NotImplementedError
 
   def initial_state(self, batch_size: int):
     """Zero membranes, a fresh `hk.next_rng_key()` and t = 0.

@@ -16,6 +16,7 @@ Positions are not added here: `SequenceModel(positions=...)` adds them once
 after the embedding, as the Transformer encoder does.
 """
 
+import abc
 from typing import NamedTuple
 
 import haiku as hk
@@ -294,11 +295,13 @@ class _RecurrentLayer(hk.Module):
     # Transparent, so the core is named `<layer>/fwd`, not `<layer>/~_core`.
     return self._core_cls(hidden, name=name)
 
+  @abc.abstractmethod
   def _to_core_state(self, state):
-    raise NotImplementedError
+    """This layer's state NamedTuple -> the Haiku core's state."""
 
+  @abc.abstractmethod
   def _from_core_state(self, core_state):
-    raise NotImplementedError
+    """The Haiku core's state -> this layer's state NamedTuple."""
 
   def _hidden(self, width: int) -> int:
     return width if self.hidden_size is None else self.hidden_size
@@ -382,8 +385,9 @@ class _RecurrentLayer(hk.Module):
     zeros = jnp.zeros((batch_size, hidden), jnp.float32)
     return self._from_core_state(self._zero_core_state(zeros))
 
+  @abc.abstractmethod
   def _zero_core_state(self, zeros):
-    raise NotImplementedError
+    """The core's zero state built from a `(B, hidden)` zeros array."""
 
   @hk.experimental.name_like("__call__")
   def step(self, x_t: jax.Array, state):
