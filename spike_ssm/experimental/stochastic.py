@@ -208,7 +208,7 @@ def refractory_sigmoid_bernoulli(v: jax.Array,
         "refractory_sigmoid_bernoulli: `v` must have a leading time axis, "
         f"(T, ...); got shape {v.shape}.")
   k, threshold = _check_k(k), _check_real_threshold(threshold)
-  mode = _check_scan_mode(scan_mode)
+  mode = base.check_scan_mode(scan_mode)
   if prev_spike is None:
     prev_spike = jnp.zeros(v.shape[1:], jnp.float32)
   prev_spike = jnp.asarray(prev_spike)
@@ -221,15 +221,6 @@ def refractory_sigmoid_bernoulli(v: jax.Array,
         f"{v.shape[1:]}.") from None
   u = jax.random.uniform(key, v.shape, jnp.float32)
   return _refractory(v, u, prev_spike, k, threshold, mode)
-
-
-def _check_scan_mode(scan_mode) -> scans.ScanMode:
-  try:
-    return scans.ScanMode(scan_mode)
-  except ValueError:
-    raise ValueError(
-        f"scan_mode must be one of {tuple(m.value for m in scans.ScanMode)}, "
-        f"got {scan_mode!r}.") from None
 
 
 def step_uniforms(key: jax.Array, start: jax.Array, length: int,
@@ -295,7 +286,7 @@ class _StochasticNeuron(hk.Module):
     self.hidden_shape = base.as_hidden_shape(hidden_shape)
     self.threshold = _check_real_threshold(threshold)
     self.k = _check_k(k)
-    self.scan_mode = _check_scan_mode(scan_mode)
+    self.scan_mode = base.check_scan_mode(scan_mode)
 
   # Subclasses: the parameters, and the membrane update in both forms.
   @abc.abstractmethod

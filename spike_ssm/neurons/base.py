@@ -46,6 +46,7 @@ from jax import lax
 import jax.numpy as jnp
 import numpy as np
 
+from spike_ssm.ops import scans
 from spike_ssm.ops import surrogate as surrogate_lib
 
 RESET_MODES = ("subtract", "zero")
@@ -160,6 +161,16 @@ def check_reset(mode) -> str:
   if mode not in RESET_MODES:
     raise ValueError(f"reset must be one of {RESET_MODES}, got {mode!r}.")
   return mode
+
+
+def check_scan_mode(scan_mode) -> scans.ScanMode:
+  """The `linear_scan` mode of a parallel neuron, or a ValueError."""
+  try:
+    return scans.ScanMode(scan_mode)
+  except ValueError:
+    raise ValueError(
+        f"scan_mode must be one of {tuple(m.value for m in scans.ScanMode)}, "
+        f"got {scan_mode!r}.") from None
 
 
 def check_surrogate(surrogate) -> None:

@@ -67,12 +67,7 @@ class PSU_LIF(base.SpikingCore):  # pylint: disable=invalid-name
     self.beta = base.check_decay("beta", beta, self.hidden_shape)
     self.learn_beta = bool(learn_beta)
     self._set_firing(threshold, surrogate, slope)
-    try:
-      self.scan_mode = scans.ScanMode(scan_mode)
-    except ValueError:
-      raise ValueError(
-          f"scan_mode must be one of {tuple(m.value for m in scans.ScanMode)}"
-          f", got {scan_mode!r}.") from None
+    self.scan_mode = base.check_scan_mode(scan_mode)
 
   def _beta(self):
     return base.decay_factor("beta", self.beta, self.learn_beta,

@@ -205,12 +205,7 @@ class ResonateFire(base.SpikingCore):
     self.omega_init = _check_init("omega_init", omega_init, self.hidden_shape,
                                   positive=False)
     self._set_firing(threshold, surrogate, slope)
-    try:
-      self.scan_mode = scans.ScanMode(scan_mode)
-    except ValueError:
-      raise ValueError(
-          f"scan_mode must be one of {tuple(m.value for m in scans.ScanMode)}"
-          f", got {scan_mode!r}.") from None
+    self.scan_mode = base.check_scan_mode(scan_mode)
 
   def initial_state(self, batch_size: int | None) -> ResonateFireState:
     """Zero state: `z` complex64 zeros `(batch_size, *hidden_shape)`."""
