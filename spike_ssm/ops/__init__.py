@@ -3,9 +3,10 @@
   scans           linear_scan: h_t = a_t h_{t-1} + b_t in every mode
   hippo           HiPPO matrices, NPLR / DPLR forms, S5 / S4D inits
   discretization  ZOH / bilinear for diagonal systems, log-step init
-  kernels         S4D Vandermonde and S4 Cauchy/Woodbury kernels, FFT conv
+  kernels         S4D Vandermonde and S4 Cauchy/Woodbury kernels
   selective_scan  Mamba's input-dependent scan without (B, T, D, N) arrays
-  conv            causal depthwise convolution and its streaming step
+  conv            causal depthwise convolution (direct, FFT, streaming step)
+                  and the long-kernel FFT convolutions of S4 / S4D
   surrogate       exact-forward spikes with surrogate gradients
   quant           int8 / ternary fake quantisation with straight-through
   complex_pairs   complex <-> real-pair storage
