@@ -61,6 +61,22 @@ def _sizes(num_train, num_valid, num_test):
           _int_option("num_test", num_test, 0))
 
 
+def _sequence_task(name, seed, sizes, *, seq_len, vocab_size, draw):
+  """A token task with per-position targets from `draw(rng, n)`, which
+  returns (inputs, targets, mask) (n, T); one independent stream a split."""
+  splits = []
+  for rng, n in zip(_streams(seed), sizes):
+    inputs, targets, mask = draw(rng, n)
+    splits.append(base.Split(inputs=inputs,
+                             lengths=np.full(n, seq_len, np.int32),
+                             targets=targets, target_mask=mask))
+  spec = base.TaskSpec(name=name, kind="tokens", vocab_size=vocab_size,
+                       seq_len=seq_len, num_classes=vocab_size,
+                       target_kind="sequence")
+  return base.Task(spec=spec, train=splits[0], validation=splits[1],
+                   test=splits[2])
+
+
 def distinct_rows(rng: np.random.Generator, n: int, k: int, low: int,
                   high: int) -> np.ndarray:
   """(n, k) ints from [low, high), distinct within each row, uniformly."""
@@ -179,20 +195,12 @@ def build_mqar(*, root=None, cache_dir=None, seed=0, num_train=100_000,
                      f" keys, fewer than num_kv_pairs={num_kv_pairs}.")
   if not power_a > 0:
     raise ValueError(f"power_a must be > 0, got {power_a}.")
-  splits = []
-  for rng, n in zip(_streams(seed), sizes):
-    inputs, targets, mask = make_mqar(
-        rng, n, seq_len=seq_len, vocab_size=vocab_size,
-        num_kv_pairs=num_kv_pairs, power_a=power_a,
-        random_non_queries=random_non_queries)
-    splits.append(base.Split(inputs=inputs,
-                             lengths=np.full(n, seq_len, np.int32),
-                             targets=targets, target_mask=mask))
-  spec = base.TaskSpec(name="mqar", kind="tokens", vocab_size=vocab_size,
-                       seq_len=seq_len, num_classes=vocab_size,
-                       target_kind="sequence")
-  return base.Task(spec=spec, train=splits[0], validation=splits[1],
-                   test=splits[2])
+  return _sequence_task(
+      "mqar", seed, sizes, seq_len=seq_len, vocab_size=vocab_size,
+      draw=lambda rng, n: make_mqar(
+          rng, n, seq_len=seq_len, vocab_size=vocab_size,
+          num_kv_pairs=num_kv_pairs, power_a=power_a,
+          random_non_queries=random_non_queries))
 
 
 # ----------------------------------------------------------------------------
@@ -245,19 +253,11 @@ def build_selective_copy(*, root=None, cache_dir=None, seed=0,
   num_symbols = _int_option("num_symbols", num_symbols, 1)
   seq_len = _int_option("seq_len", seq_len, 2 * num_tokens)
   vocab_size = num_symbols + FIRST_DATA_ID
-  splits = []
-  for rng, n in zip(_streams(seed), sizes):
-    inputs, targets, mask = make_selective_copy(
-        rng, n, seq_len=seq_len, num_tokens=num_tokens,
-        num_symbols=num_symbols)
-    splits.append(base.Split(inputs=inputs,
-                             lengths=np.full(n, seq_len, np.int32),
-                             targets=targets, target_mask=mask))
-  spec = base.TaskSpec(name="selective_copy", kind="tokens",
-                       vocab_size=vocab_size, seq_len=seq_len,
-                       num_classes=vocab_size, target_kind="sequence")
-  return base.Task(spec=spec, train=splits[0], validation=splits[1],
-                   test=splits[2])
+  return _sequence_task(
+      "selective_copy", seed, sizes, seq_len=seq_len, vocab_size=vocab_size,
+      draw=lambda rng, n: make_selective_copy(
+          rng, n, seq_len=seq_len, num_tokens=num_tokens,
+          num_symbols=num_symbols))
 
 
 # ----------------------------------------------------------------------------
@@ -301,18 +301,11 @@ def build_induction_heads(*, root=None, cache_dir=None, seed=0,
   seq_len = _int_option("seq_len", seq_len, 3)
   num_symbols = _int_option("num_symbols", num_symbols, 1)
   vocab_size = num_symbols + FIRST_CONTENT_ID
-  splits = []
-  for rng, n in zip(_streams(seed), sizes):
-    inputs, targets, mask = make_induction_heads(
-        rng, n, seq_len=seq_len, num_symbols=num_symbols)
-    splits.append(base.Split(inputs=inputs,
-                             lengths=np.full(n, seq_len, np.int32),
-                             targets=targets, target_mask=mask))
-  spec = base.TaskSpec(name="induction_heads", kind="tokens",
-                       vocab_size=vocab_size, seq_len=seq_len,
-                       num_classes=vocab_size, target_kind="sequence")
-  return base.Task(spec=spec, train=splits[0], validation=splits[1],
-                   test=splits[2])
+  return _sequence_task(
+      "induction_heads", seed, sizes, seq_len=seq_len,
+      vocab_size=vocab_size,
+      draw=lambda rng, n: make_induction_heads(
+          rng, n, seq_len=seq_len, num_symbols=num_symbols))
 
 
 # ----------------------------------------------------------------------------

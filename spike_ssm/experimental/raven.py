@@ -222,14 +222,25 @@ class _SlotMemoryBase(hk.Module):
                            _fan_in_init(features))
     return jax.nn.sigmoid(raw.astype(dtype)), w_u.astype(dtype)
 
-  def _read_params(self, features: int, dtype):
-    """Query `(D, M)` and output `(d, D)` matrices of the slot read."""
+  def _read(self, x: jax.Array, slots: jax.Array) -> jax.Array:
+    """The query read `(sum_m softmax(x W_q)[m] slots[m]) W_o`.
+
+    x `(..., D)` and slots `(..., M, d)` -> `(..., D)`; `w_q` `(D, M)` and
+    `w_o` `(d, D)` are created here.
+    """
+    features, dtype = x.shape[-1], x.dtype
     d = self._slot_dim(features)
     w_q = hk.get_parameter("w_q", (features, self.num_slots), jnp.float32,
                            _fan_in_init(features))
     w_o = hk.get_parameter("w_o", (d, features), jnp.float32,
                            _fan_in_init(d))
-    return w_q.astype(dtype), w_o.astype(dtype)
+    return routed_scan.query_read(x @ w_q.astype(dtype),
+                                  slots) @ w_o.astype(dtype)
+
+  def _states(self, u: jax.Array, time_major: bool) -> jax.Array:
+    """The slot states after every step, in the layout of `u`."""
+    _, states = self._trace(u, time_major)
+    return states if time_major else states.swapaxes(0, 1)
 
   def _trace(self, u: jax.Array, time_major: bool):
     """Input (time-major, compute dtype) and all slot states `(T, B, M, d)`."""
@@ -359,8 +370,7 @@ class RavenRSM(_SlotMemoryBase):
     Returns:
       S, `(B, T, M, d)` (or `(T, B, M, d)`), float32 (at least).
     """
-    _, slots = self._trace(u, time_major)
-    return slots if time_major else slots.swapaxes(0, 1)
+    return self._states(u, time_major)
 
   def __call__(self, u: jax.Array, *, time_major: bool = False) -> jax.Array:
     """Runs the layer over a whole sequence.
@@ -379,8 +389,7 @@ class RavenRSM(_SlotMemoryBase):
       TypeError: `u` is not floating point.
     """
     x, slots = self._trace(u, time_major)  # [T, B, D], [T, B, M, d]
-    w_q, w_o = self._read_params(x.shape[-1], x.dtype)
-    y = routed_scan.query_read(x @ w_q, slots) @ w_o  # [T, B, D]
+    y = self._read(x, slots)  # [T, B, D]
     if not time_major:
       y = y.swapaxes(0, 1)  # [B, T, D]
     return y.astype(u.dtype)
@@ -412,8 +421,7 @@ class RavenRSM(_SlotMemoryBase):
     """
     self._check_state_for(u_t, state.s, "s")
     x, s = self._advance(u_t, state.s)
-    w_q, w_o = self._read_params(x.shape[-1], x.dtype)
-    y = routed_scan.query_read(x @ w_q, s) @ w_o  # [B, D]
+    y = self._read(x, s)  # [B, D]
     return y.astype(u_t.dtype), RavenRSMState(s=s.astype(state.s.dtype))
 
 
@@ -518,8 +526,7 @@ class SpikingSlotMemory(_SlotMemoryBase):
     Returns:
       V, `(B, T, M, d)` (or `(T, B, M, d)`), float32 (at least).
     """
-    _, v = self._trace(u, time_major)
-    return v if time_major else v.swapaxes(0, 1)
+    return self._states(u, time_major)
 
   def __call__(self, u: jax.Array, *, time_major: bool = False) -> jax.Array:
     """Runs the memory over a whole sequence.
@@ -540,11 +547,7 @@ class SpikingSlotMemory(_SlotMemoryBase):
     """
     x, v = self._trace(u, time_major)  # [T, B, D], [T, B, M, d]
     spikes = self._fire(v)
-    if self.readout:
-      w_q, w_o = self._read_params(x.shape[-1], x.dtype)
-      out = routed_scan.query_read(x @ w_q, spikes) @ w_o  # [T, B, D]
-    else:
-      out = spikes
+    out = self._read(x, spikes) if self.readout else spikes  # [T, B, ...]
     if not time_major:
       out = out.swapaxes(0, 1)  # batch-major
     return out.astype(u.dtype)
@@ -578,11 +581,7 @@ class SpikingSlotMemory(_SlotMemoryBase):
     self._check_state_for(u_t, state.v, "v")
     x, v = self._advance(u_t, state.v)
     spikes = self._fire(v)
-    if self.readout:
-      w_q, w_o = self._read_params(x.shape[-1], x.dtype)
-      out = routed_scan.query_read(x @ w_q, spikes) @ w_o  # [B, D]
-    else:
-      out = spikes
+    out = self._read(x, spikes) if self.readout else spikes  # [B, ...]
     return (out.astype(u_t.dtype),
             SpikingSlotMemoryState(v=v.astype(state.v.dtype)))
 
