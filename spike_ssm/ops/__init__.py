@@ -5,6 +5,7 @@
   discretization  ZOH / bilinear for diagonal systems, log-step init
   kernels         S4D Vandermonde and S4 Cauchy/Woodbury kernels
   selective_scan  Mamba's input-dependent scan without (B, T, D, N) arrays
+  routed_scan     Raven's routed slot recurrence, bit-exact shielding
   conv            causal depthwise convolution (direct, FFT, streaming step)
                   and the long-kernel FFT convolutions of S4 / S4D
   surrogate       exact-forward spikes with surrogate gradients
@@ -18,6 +19,7 @@ from spike_ssm.ops import discretization
 from spike_ssm.ops import hippo
 from spike_ssm.ops import kernels
 from spike_ssm.ops import quant
+from spike_ssm.ops import routed_scan
 from spike_ssm.ops import scans
 from spike_ssm.ops import selective_scan
 from spike_ssm.ops import surrogate
