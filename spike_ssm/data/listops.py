@@ -21,9 +21,8 @@ Generation follows LRA's `lra_benchmarks/data/listops.py`:
   are split in order into train / validation / test (96k / 2k / 2k).
 
 Tokens: pad 0, digits 0-9 -> 1..10, [MIN [MAX [MED [SM -> 11..14, ] -> 15, so
-`VOCAB_SIZE` = 16 (15 symbols + pad). The official TSVs' parentheses are
-stripped, as every LRA pipeline does; the closing bracket stays a token (LRA's
-own tokenizer dropped it; S4/S5 and later work keep it).
+`VOCAB_SIZE` = 16 (15 symbols + pad). With `root`, the official LRA TSVs are
+read instead (layout: docs/data_formats.md).
 
 The generator is vectorised over many candidate trees at once (level by
 level) and stops growing a tree as soon as it must exceed max_length; this

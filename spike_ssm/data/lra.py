@@ -1,35 +1,16 @@
 """Loaders for the official Long Range Arena files (Tay et al. 2021).
 
+  text        byte-level IMDB sentiment, 2 classes, T = 4096
+  retrieval   byte-level AAN citation pairs (dual), 2 classes, T = 4000 each
+  image       grey-scale CIFAR-10 pixels, 10 classes, T = 1024
+  pathfinder  Pathfinder 32x32, 2 classes, T = 1024
+  pathx       Pathfinder 128x128, 2 classes, T = 16384
+
 Each loader takes `root`, the directory holding the task's files as the LRA
-release (`lra_release.gz`) or the original datasets lay them out; a loader
-also looks one level down for the release's own directory names. A missing
-or malformed file raises an error naming the file (and line or row).
-
-  text        aclImdb/{train,test}/{pos,neg}/*.txt (the IMDB archive).
-              Byte-level: ids = UTF-8 bytes + 1 (0 stays pad), vocab 257,
-              truncated to seq_len=4096. Validation = test, as LRA does
-              (IMDB has no validation set), unless val_fraction > 0 carves a
-              deterministic subset out of train.
-  retrieval   new_aan_pairs.{train,eval,test}.tsv (release dir tsv_data/):
-              `label<TAB>id1<TAB>id2<TAB>text1<TAB>text2` per line, no
-              header, no quoting. Byte-level as text, two documents of
-              seq_len=4000 each (dual task), 2 classes.
-  image       cifar-10-batches-py/data_batch_1..5, test_batch (the CIFAR-10
-              "python version"). Grey-scale with ITU-R 601-2 luma weights
-              (as tf.image.rgb_to_grayscale), rounded to 0..255, flattened
-              row-major to 1024 steps; continuous in [0, 1] (input_dim 1) or
-              tokens 0..255 with tokenize=True. Validation = the last 10% of
-              the training batches, as LRA does (train[90%:]).
-  pathfinder  pathfinder32/<difficulty>/metadata/<n>.npy (text lines
-  pathx       `<img dir> <img file> <...> <label> ...`) and the PNGs they
-              name; pathx reads pathfinder128. difficulty: curv_baseline
-              (easy), curv_contour_length_9, curv_contour_length_14 (hard,
-              the LRA benchmark; default). Empty PNGs are skipped as LRA
-              does; the rest is split 80/10/10 by a permutation of
-              split_seed. Decoded pixels are cached under cache_dir.
-
-Pixel tasks have no padding (every length is T), so token id 0 is simply a
-black pixel there.
+release or the original datasets lay them out (a loader also looks one level
+down for the release's own directory names). A missing or malformed file
+raises an error naming the file (and line or row). The file layouts, the
+token and pixel encodings and the splits: docs/data_formats.md.
 """
 
 import logging
@@ -114,7 +95,7 @@ def _read_imdb_split(directory: pathlib.Path, seq_len: int) -> base.Split:
 
 def load_text(root, *, seq_len: int = 4096, val_fraction: float = 0.0,
               split_seed: int = 0) -> base.Task:
-  """LRA Text: byte-level IMDB sentiment (2 classes); see module doc."""
+  """LRA Text: byte-level IMDB sentiment (docs/data_formats.md)."""
   base._check_positive_int("seq_len", seq_len)
   _check_fraction("val_fraction", val_fraction)
   root = _require_root("text", root,
@@ -178,7 +159,7 @@ def load_aan_tsv(path, *, seq_len: int = 4000) -> base.Split:
 
 
 def load_retrieval(root, *, seq_len: int = 4000) -> base.Task:
-  """LRA Retrieval: AAN citation-link pairs, byte level; see module doc."""
+  """LRA Retrieval: AAN citation pairs, byte level (docs/data_formats.md)."""
   base._check_positive_int("seq_len", seq_len)
   root = _require_root("retrieval", root, ", ".join(_AAN_FILES) +
                        " (the LRA release's tsv_data/)")
@@ -250,7 +231,7 @@ def _pixel_spec(name, seq_len, tokenize, num_classes):
 
 def load_image(root, *, tokenize: bool = False,
                val_fraction: float = 0.1) -> base.Task:
-  """LRA Image: grey-scale CIFAR-10, 1024 steps, 10 classes; see module."""
+  """LRA Image: grey-scale CIFAR-10 (docs/data_formats.md)."""
   _check_fraction("val_fraction", val_fraction)
   root = _require_root("image", root, "cifar-10-batches-py/data_batch_1..5 "
                        "and test_batch")
@@ -350,7 +331,7 @@ def load_pathfinder(root, *, resolution: int = 32,
                     tokenize: bool = False, val_fraction: float = 0.1,
                     test_fraction: float = 0.1, split_seed: int = 0,
                     cache_dir=None, name: str = "pathfinder") -> base.Task:
-  """LRA Pathfinder (resolution 32) or Path-X (128); see module doc."""
+  """LRA Pathfinder (resolution 32) or Path-X (128); docs/data_formats.md."""
   if difficulty not in DIFFICULTIES:
     raise ValueError(f"difficulty must be one of {DIFFICULTIES}, got "
                      f"{difficulty!r}.")

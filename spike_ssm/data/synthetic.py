@@ -61,6 +61,22 @@ def _sizes(num_train, num_valid, num_test):
           _int_option("num_test", num_test, 0))
 
 
+def _sequence_task(name, seed, sizes, *, seq_len, vocab_size, draw):
+  """A token task with per-position targets from `draw(rng, n)`, which
+  returns (inputs, targets, mask) (n, T); one independent stream a split."""
+  splits = []
+  for rng, n in zip(_streams(seed), sizes):
+    inputs, targets, mask = draw(rng, n)
+    splits.append(base.Split(inputs=inputs,
+                             lengths=np.full(n, seq_len, np.int32),
+                             targets=targets, target_mask=mask))
+  spec = base.TaskSpec(name=name, kind="tokens", vocab_size=vocab_size,
+                       seq_len=seq_len, num_classes=vocab_size,
+                       target_kind="sequence")
+  return base.Task(spec=spec, train=splits[0], validation=splits[1],
+                   test=splits[2])
+
+
 def distinct_rows(rng: np.random.Generator, n: int, k: int, low: int,
                   high: int) -> np.ndarray:
   """(n, k) ints from [low, high), distinct within each row, uniformly."""
@@ -88,38 +104,65 @@ def distinct_rows(rng: np.random.Generator, n: int, k: int, low: int,
 # ----------------------------------------------------------------------------
 
 
-def make_mqar(rng, n, *, seq_len, vocab_size, num_kv_pairs, power_a,
-              random_non_queries):
-  """MQAR examples following Zoology's generator.
+def make_mqar(rng, n, *, seq_len, vocab_size, num_kv_pairs, power_a=0.01,
+              random_non_queries=True, num_queries=None, num_keys=None,
+              distinct_values=True):
+  """Multi-query associative recall examples, Zoology's generator generalised.
 
-  Layout: `k1 v1 k2 v2 ... kP vP` then a query region of seq_len - 2P
-  positions. Keys come from [1, vocab_size // 2), values from
-  [vocab_size // 2, vocab_size), distinct within an example. Every key is
-  queried once, at even offsets of the query region whose gaps follow a power
-  law p(g) ~ g^(power_a - 1) (small gaps likely), sampled without
-  replacement. The target at a query position is the key's value. Other
-  positions hold random non-pad tokens (random_non_queries) or the pad id.
+  Vocabulary: pad 0, keys `[1, 1 + num_keys)`, values
+  `[1 + num_keys, vocab_size)`. Layout: `k1 v1 k2 v2 ... kP vP` with distinct
+  keys (and distinct values if `distinct_values`), then a query region of
+  `seq_len - 2P` positions holding `num_queries` distinct presented keys,
+  chosen uniformly, at distinct even offsets of the region whose gaps follow
+  a power law p(g) ~ g^(power_a - 1) (small gaps likely), sampled without
+  replacement. The target at a query position is its key's value. Other
+  positions hold random non-pad tokens (`random_non_queries`) or the pad id.
+
+  With the defaults this is Zoology's MQAR (keys in `[1, vocab_size // 2)`,
+  distinct values, every key queried once). `num_queries=1`,
+  `distinct_values=False` and `seq_len = 2P + 1` give single-query recall
+  (`experimental.make_recall_batch`): one query, right after the pairs.
+
+  Args:
+    rng: a `np.random.Generator`.
+    n: number of examples.
+    seq_len: T.
+    vocab_size: V, including the pad id.
+    num_kv_pairs: P.
+    power_a: exponent of the query-gap power law, > 0.
+    random_non_queries: fill the non-query positions of the query region with
+      random tokens instead of pads.
+    num_queries: keys queried per example, in `[1, P]`; None queries all P.
+    num_keys: size of the key vocabulary; None is `vocab_size // 2 - 1`.
+    distinct_values: draw the P values without replacement.
 
   Returns:
     (inputs int32 (n, T), targets int32 (n, T), mask float32 (n, T)).
   """
   context = 2 * num_kv_pairs
-  space = (seq_len - context) // 2
-  keys = distinct_rows(rng, n, num_kv_pairs, 1, vocab_size // 2)
-  values = distinct_rows(rng, n, num_kv_pairs, vocab_size // 2, vocab_size)
+  num_queries = num_kv_pairs if num_queries is None else num_queries
+  num_keys = vocab_size // 2 - 1 if num_keys is None else num_keys
+  slots = (seq_len - context + 1) // 2  # even offsets of the query region
+  keys = distinct_rows(rng, n, num_kv_pairs, 1, 1 + num_keys)
+  if distinct_values:
+    values = distinct_rows(rng, n, num_kv_pairs, 1 + num_keys, vocab_size)
+  else:
+    values = rng.integers(1 + num_keys, vocab_size, (n, num_kv_pairs))
   inputs = np.zeros((n, seq_len), np.int32)
   inputs[:, 0:context:2] = keys
   inputs[:, 1:context:2] = values
+  rows = np.arange(n)[:, None]
+  if num_queries < num_kv_pairs:  # which pairs are asked for
+    which = distinct_rows(rng, n, num_queries, 0, num_kv_pairs)
+    keys, values = keys[rows, which], values[rows, which]
   # Power-law gaps without replacement via Gumbel top-k.
-  logp = (power_a - 1.0) * np.log(np.arange(1, space + 1))
-  scores = logp - np.log(-np.log(rng.random((n, space))))
-  gaps = np.argpartition(-scores, num_kv_pairs - 1,
-                         axis=1)[:, :num_kv_pairs]
+  logp = (power_a - 1.0) * np.log(np.arange(1, slots + 1))
+  scores = logp - np.log(-np.log(rng.random((n, slots))))
+  gaps = np.argpartition(-scores, num_queries - 1, axis=1)[:, :num_queries]
   positions = context + 2 * gaps
   if random_non_queries:
     noise = rng.integers(1, vocab_size, (n, seq_len - context))
     inputs[:, context:] = noise
-  rows = np.arange(n)[:, None]
   inputs[rows, positions] = keys
   targets = np.zeros((n, seq_len), np.int32)
   targets[rows, positions] = values
@@ -152,20 +195,12 @@ def build_mqar(*, root=None, cache_dir=None, seed=0, num_train=100_000,
                      f" keys, fewer than num_kv_pairs={num_kv_pairs}.")
   if not power_a > 0:
     raise ValueError(f"power_a must be > 0, got {power_a}.")
-  splits = []
-  for rng, n in zip(_streams(seed), sizes):
-    inputs, targets, mask = make_mqar(
-        rng, n, seq_len=seq_len, vocab_size=vocab_size,
-        num_kv_pairs=num_kv_pairs, power_a=power_a,
-        random_non_queries=random_non_queries)
-    splits.append(base.Split(inputs=inputs,
-                             lengths=np.full(n, seq_len, np.int32),
-                             targets=targets, target_mask=mask))
-  spec = base.TaskSpec(name="mqar", kind="tokens", vocab_size=vocab_size,
-                       seq_len=seq_len, num_classes=vocab_size,
-                       target_kind="sequence")
-  return base.Task(spec=spec, train=splits[0], validation=splits[1],
-                   test=splits[2])
+  return _sequence_task(
+      "mqar", seed, sizes, seq_len=seq_len, vocab_size=vocab_size,
+      draw=lambda rng, n: make_mqar(
+          rng, n, seq_len=seq_len, vocab_size=vocab_size,
+          num_kv_pairs=num_kv_pairs, power_a=power_a,
+          random_non_queries=random_non_queries))
 
 
 # ----------------------------------------------------------------------------
@@ -218,19 +253,11 @@ def build_selective_copy(*, root=None, cache_dir=None, seed=0,
   num_symbols = _int_option("num_symbols", num_symbols, 1)
   seq_len = _int_option("seq_len", seq_len, 2 * num_tokens)
   vocab_size = num_symbols + FIRST_DATA_ID
-  splits = []
-  for rng, n in zip(_streams(seed), sizes):
-    inputs, targets, mask = make_selective_copy(
-        rng, n, seq_len=seq_len, num_tokens=num_tokens,
-        num_symbols=num_symbols)
-    splits.append(base.Split(inputs=inputs,
-                             lengths=np.full(n, seq_len, np.int32),
-                             targets=targets, target_mask=mask))
-  spec = base.TaskSpec(name="selective_copy", kind="tokens",
-                       vocab_size=vocab_size, seq_len=seq_len,
-                       num_classes=vocab_size, target_kind="sequence")
-  return base.Task(spec=spec, train=splits[0], validation=splits[1],
-                   test=splits[2])
+  return _sequence_task(
+      "selective_copy", seed, sizes, seq_len=seq_len, vocab_size=vocab_size,
+      draw=lambda rng, n: make_selective_copy(
+          rng, n, seq_len=seq_len, num_tokens=num_tokens,
+          num_symbols=num_symbols))
 
 
 # ----------------------------------------------------------------------------
@@ -274,18 +301,11 @@ def build_induction_heads(*, root=None, cache_dir=None, seed=0,
   seq_len = _int_option("seq_len", seq_len, 3)
   num_symbols = _int_option("num_symbols", num_symbols, 1)
   vocab_size = num_symbols + FIRST_CONTENT_ID
-  splits = []
-  for rng, n in zip(_streams(seed), sizes):
-    inputs, targets, mask = make_induction_heads(
-        rng, n, seq_len=seq_len, num_symbols=num_symbols)
-    splits.append(base.Split(inputs=inputs,
-                             lengths=np.full(n, seq_len, np.int32),
-                             targets=targets, target_mask=mask))
-  spec = base.TaskSpec(name="induction_heads", kind="tokens",
-                       vocab_size=vocab_size, seq_len=seq_len,
-                       num_classes=vocab_size, target_kind="sequence")
-  return base.Task(spec=spec, train=splits[0], validation=splits[1],
-                   test=splits[2])
+  return _sequence_task(
+      "induction_heads", seed, sizes, seq_len=seq_len,
+      vocab_size=vocab_size,
+      draw=lambda rng, n: make_induction_heads(
+          rng, n, seq_len=seq_len, num_symbols=num_symbols))
 
 
 # ----------------------------------------------------------------------------

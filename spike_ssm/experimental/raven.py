@@ -2,60 +2,30 @@
 
 Raven (Afzal, Bick, Xing, Cevher & Gu, 2026, "High-recall sequence modeling
 with sparse memory routing") splits a recurrent memory into M slots and
-writes, at every step, only the slots a learned router selects:
+writes, at every step, only the slots a learned router selects. A single
+compressed state with uniform decay lets every token perturb the whole
+memory, so stored associations interfere; a slot whose gate is 0 is passed
+through untouched ("shielded"). Two reductions frame the idea: an all-ones
+router is a gated diagonal SSM, and a one-hot cyclic router with no decay is
+a sliding window over the last M writes.
 
-    S_t = (1 - r_t) * S_{t-1} + r_t * (A_t(S_{t-1}) + U_t)
-
-A single compressed state with uniform decay lets every token perturb the
-whole memory, so stored associations interfere; a slot whose gate is 0 is
-passed through untouched ("shielded"). Two reductions frame the idea: an
-all-ones router is a gated diagonal SSM, and a one-hot cyclic router with no
-decay is a sliding window over the last M writes.
-
-Simplification (as in the reference implementation): the per-slot transition
-is a static diagonal decay `a * S` rather than the paper's matrix sandwich
-`D_t S A_t`.
-
-Beyond the reference: the routed update is affine in the state at every step,
-
-    S_t = A_t * S_{t-1} + b_t,   A_t = (1 - r_t) + r_t * a,   b_t = r_t * U_t,
-
-so the whole sequence is one time-varying diagonal `ops.scans.linear_scan`
-(sequential, parallel, chunked or auto), not only a `lax.scan` loop. The
-streaming `step` is the sequential reference of the same arithmetic.
-
-Exact shielding. Where `r_t[m] == 0` the coefficients are exactly `A = 1`,
-`b = 0` (the gate multiplies, it is never subtracted from), so the sequential
-scan and `step` reproduce the slot bit for bit. The associative-scan tree
-groups the products of the *written* steps differently for each output
-position, so in parallel mode a slot held through an unrouted step can differ
-from its previous value by float32 rounding (measured: about 1 in 10 held
-slot-steps at T = 64 differ by an ulp); the chunked mode's fix-up was exact in
-our measurements, but nothing guarantees it. `hold_unrouted` removes the
-question for both: every output position is replaced by the scan output at
-the slot's last routed step (one `cummax` over T and one gather of the
-`(T, B, M, d)` trace), which is the identity in exact arithmetic and so is
-differentiated as the identity. Shielding is therefore bit-exact in every
-mode, and gradients (including the straight-through ones of a hard top-k
-router, which flow into gates that are exactly 0) are those of the scan.
-
-The pure functions here (`straight_through_top_k`, `routed_transition`,
-`routed_step`, `routed_scan`, `hold_unrouted`, `query_read`) never touch
-Haiku; the modules fetch parameters and call them.
+The recurrence, its scan in every `linear_scan` mode and the exact
+shielding contract are `ops.routed_scan`; the modules here fetch parameters
+and call it. `make_recall_batch` draws the associative-recall batches of the
+seed API from the one MQAR generator, `data.synthetic.make_mqar`.
 """
 
-import functools
 import math
 from typing import NamedTuple
 
 import haiku as hk
 import jax
-from jax import lax
 import jax.numpy as jnp
 import numpy as np
 
 from spike_ssm.neurons import base as neuron_base
-from spike_ssm.ops import scans
+from spike_ssm.data import synthetic
+from spike_ssm.ops import routed_scan
 from spike_ssm.ops import surrogate as surrogate_lib
 from spike_ssm.ssm import _diagonal
 
@@ -115,213 +85,6 @@ def _logit(p: float) -> float:
 
 
 # ----------------------------------------------------------------------------
-# Pure math (no Haiku).
-# ----------------------------------------------------------------------------
-
-
-def top_k_mask(scores: jax.Array, k: int) -> jax.Array:
-  """Boolean mask of exactly `k` largest entries along the last axis.
-
-  Args:
-    scores: `(..., M)`.
-    k: number kept per row, `1 <= k <= M`. Ties go to the lower index
-      (`lax.top_k`), so every row has exactly `k` True entries.
-
-  Returns:
-    bool, `(..., M)`.
-  """
-  m = scores.shape[-1]
-  _, idx = lax.top_k(scores, k)  # [..., k], distinct indices per row
-  return jnp.any(idx[..., :, None] == jnp.arange(m), axis=-2)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def _straight_through(gates, scores, k):
-  return jnp.where(top_k_mask(scores, k), gates, jnp.zeros_like(gates))
-
-
-def _straight_through_fwd(gates, scores, k):
-  return _straight_through(gates, scores, k), scores
-
-
-def _straight_through_bwd(k, scores, g):
-  del k
-  # The soft gate's gradient everywhere, kept or not; ranking has none.
-  return g, jnp.zeros_like(scores)
-
-
-_straight_through.defvjp(_straight_through_fwd, _straight_through_bwd)
-
-
-def straight_through_top_k(gates: jax.Array, k: int,
-                           scores: jax.Array | None = None) -> jax.Array:
-  """Hard top-k of soft gates with a straight-through gradient.
-
-  Forward: the `k` gates with the largest `scores` (default: the gates
-  themselves) keep their soft value, every other gate is exactly 0. Backward:
-  the identity, i.e. the gradient of the soft gate, also for the gates that
-  were zeroed (Bengio et al. 2013, arXiv:1308.3432).
-
-  Kept gates keep their value rather than becoming 1 so that the gradient of
-  a kept gate is its true gradient (only the selection is estimated), and a
-  soft gate still sets how strongly a selected slot is overwritten.
-
-  Args:
-    gates: soft gates, `(..., M)`.
-    k: gates kept per row, `1 <= k <= M`.
-    scores: ranking scores of the same shape, e.g. the router logits, which
-      break the ties of saturated sigmoids; not differentiated.
-
-  Returns:
-    `(..., M)`, exactly `k` entries per row equal to their gate, the rest 0.
-
-  Raises:
-    ValueError: `k` outside `[1, M]`, or `scores` of another shape.
-  """
-  gates = jnp.asarray(gates)
-  m = gates.shape[-1] if gates.ndim else 0
-  if (not isinstance(k, (int, np.integer)) or isinstance(k, bool) or
-      not 1 <= k <= m):
-    raise ValueError(
-        f"straight_through_top_k: `k` must be an int in [1, M={m}] (M = "
-        f"gates.shape[-1]), got {k!r}.")
-  if scores is None:
-    scores = gates
-  elif tuple(scores.shape) != tuple(gates.shape):
-    raise ValueError(
-        f"straight_through_top_k: `scores` must have the shape of `gates` "
-        f"{tuple(gates.shape)}, got {tuple(scores.shape)}.")
-  return _straight_through(gates, lax.stop_gradient(scores), int(k))
-
-
-def routed_transition(gates: jax.Array, decay: jax.Array,
-                      writes: jax.Array) -> tuple[jax.Array, jax.Array]:
-  """Affine coefficients of the routed slot update `S <- A * S + b`.
-
-  `A = (1 - r) + r * a` and `b = r * U`: for `r = 0` exactly `A = 1`,
-  `b = 0` (no rounding), for `r = 1` exactly `A = a`, `b = U`.
-
-  Args:
-    gates: r, `(..., M)` in [0, 1].
-    decay: a, broadcastable to `(M, d)`.
-    writes: U, `(..., M, d)`.
-
-  Returns:
-    `(A, b)`, both `(..., M, d)`.
-  """
-  r = gates[..., None]
-  return (1.0 - r) + r * decay, r * writes
-
-
-def routed_step(gates: jax.Array, decay: jax.Array, writes: jax.Array,
-                state: jax.Array) -> jax.Array:
-  """One routed update `S_t = (1 - r) S + r (a S + U)`, `(B, M, d)`.
-
-  Computed as `A * S + b` with `routed_transition`, the same arithmetic as
-  `linear_scan`'s sequential mode, so the two agree bit for bit.
-  """
-  a_t, b_t = routed_transition(gates, decay, writes)
-  return a_t * state + b_t
-
-
-def _last_routed_index(unrouted: jax.Array) -> jax.Array:
-  """`(T, ...)` int32: the last step <= t that was routed, -1 if none."""
-  length = unrouted.shape[0]
-  t = jnp.arange(length, dtype=jnp.int32).reshape(
-      (length,) + (1,) * (unrouted.ndim - 1))
-  return lax.cummax(jnp.where(unrouted, -1, t), axis=0)
-
-
-@jax.custom_vjp
-def _hold(h, h0, last):
-  hh = jnp.concatenate([jnp.broadcast_to(h0, h.shape[1:])[None], h])
-  return jnp.take_along_axis(hh, last[..., None] + 1, axis=0)
-
-
-def _hold_fwd(h, h0, last):
-  return _hold(h, h0, last), None
-
-
-def _hold_bwd(res, g):
-  del res
-  # Identity on h: the hold only undoes rounding, and the gradient must reach
-  # the gates of unrouted steps (straight-through top-k) through the scan.
-  return g, None, None
-
-
-_hold.defvjp(_hold_fwd, _hold_bwd)
-
-
-def hold_unrouted(h: jax.Array, h0: jax.Array,
-                  unrouted: jax.Array) -> jax.Array:
-  """Makes unrouted slots bit-exact copies of their last routed value.
-
-  Args:
-    h: slot states from a scan, `(T, B, M, d)`.
-    h0: state before the first step, broadcastable to `(B, M, d)`.
-    unrouted: bool `(T, B, M)`, True where the gate was exactly 0.
-
-  Returns:
-    `(T, B, M, d)`: at routed steps `h` itself; at unrouted steps the value of
-    `h` at the slot's last routed step (or `h0` before its first). Its
-    gradient is the identity, exact because the two agree up to rounding.
-  """
-  h0 = jnp.asarray(h0, h.dtype)
-  return _hold(h, h0, _last_routed_index(unrouted))
-
-
-def routed_scan(gates: jax.Array,
-                decay: jax.Array,
-                writes: jax.Array,
-                h0: jax.Array | None = None,
-                *,
-                mode: str = "auto",
-                chunk_size: int | None = None) -> jax.Array:
-  """All slot states of the routed recurrence, through `linear_scan`.
-
-  Evaluates `S_t = (1 - r_t) S_{t-1} + r_t (a S_{t-1} + U_t)` as the
-  time-varying diagonal recurrence `S_t = A_t S_{t-1} + b_t`
-  (`routed_transition`). In the non-sequential modes `hold_unrouted` makes
-  a slot whose gate is exactly 0 an exact copy of its previous value (see
-  the module docstring).
-
-  Args:
-    gates: r, `(T, B, M)`.
-    decay: a, broadcastable to `(M, d)`.
-    writes: U, `(T, B, M, d)`.
-    h0: initial slots `(B, M, d)`; default zeros.
-    mode: "sequential", "parallel", "chunked" or "auto".
-    chunk_size: chunk length for "chunked" (must divide T).
-
-  Returns:
-    S, `(T, B, M, d)`, in the result dtype of the inputs (float32 carry).
-  """
-  a, b = routed_transition(gates, decay, writes)
-  h = scans.linear_scan(a, b, h0, mode=mode, chunk_size=chunk_size)
-  resolved = scans.ScanMode(mode)
-  if resolved == scans.ScanMode.AUTO:
-    resolved = scans.auto_mode(b.shape[0])
-  if resolved != scans.ScanMode.SEQUENTIAL and b.shape[0]:
-    h = hold_unrouted(h, jnp.zeros((), h.dtype) if h0 is None else h0,
-                      gates == 0)
-  return h
-
-
-def query_read(query_logits: jax.Array, slots: jax.Array) -> jax.Array:
-  """Softmax-weighted read over slots, `sum_m softmax(q)[m] * slots[m]`.
-
-  Args:
-    query_logits: `(..., M)`.
-    slots: `(..., M, d)`.
-
-  Returns:
-    `(..., d)`.
-  """
-  q = jax.nn.softmax(query_logits, axis=-1)
-  return jnp.einsum("...m,...mk->...k", q, slots)
-
-
-# ----------------------------------------------------------------------------
 # Modules.
 # ----------------------------------------------------------------------------
 
@@ -360,7 +123,8 @@ class SlotRouter(hk.Module):
         [1, M].
     """
     super().__init__(name=name)
-    self.num_slots = _diagonal.check_int("SlotRouter", "num_slots", num_slots, 1)
+    self.num_slots = _diagonal.check_int("SlotRouter", "num_slots",
+                                         num_slots, 1)
     self.hard_top_k = _check_top_k("SlotRouter", hard_top_k, self.num_slots)
 
   def logits(self, u: jax.Array) -> jax.Array:
@@ -391,7 +155,8 @@ class SlotRouter(hk.Module):
     logits = self.logits(u)
     gates = jax.nn.sigmoid(logits)
     if self.hard_top_k is not None:
-      gates = straight_through_top_k(gates, self.hard_top_k, logits)
+      gates = routed_scan.straight_through_top_k(gates, self.hard_top_k,
+                                                 logits)
     return gates
 
 
@@ -457,19 +222,31 @@ class _SlotMemoryBase(hk.Module):
                            _fan_in_init(features))
     return jax.nn.sigmoid(raw.astype(dtype)), w_u.astype(dtype)
 
-  def _read_params(self, features: int, dtype):
-    """Query `(D, M)` and output `(d, D)` matrices of the slot read."""
+  def _read(self, x: jax.Array, slots: jax.Array) -> jax.Array:
+    """The query read `(sum_m softmax(x W_q)[m] slots[m]) W_o`.
+
+    x `(..., D)` and slots `(..., M, d)` -> `(..., D)`; `w_q` `(D, M)` and
+    `w_o` `(d, D)` are created here.
+    """
+    features, dtype = x.shape[-1], x.dtype
     d = self._slot_dim(features)
     w_q = hk.get_parameter("w_q", (features, self.num_slots), jnp.float32,
                            _fan_in_init(features))
     w_o = hk.get_parameter("w_o", (d, features), jnp.float32,
                            _fan_in_init(d))
-    return w_q.astype(dtype), w_o.astype(dtype)
+    return routed_scan.query_read(x @ w_q.astype(dtype),
+                                  slots) @ w_o.astype(dtype)
+
+  def _states(self, u: jax.Array, time_major: bool) -> jax.Array:
+    """The slot states after every step, in the layout of `u`."""
+    _, states = self._trace(u, time_major)
+    return states if time_major else states.swapaxes(0, 1)
 
   def _trace(self, u: jax.Array, time_major: bool):
     """Input (time-major, compute dtype) and all slot states `(T, B, M, d)`."""
     owner = self.module_name
-    _diagonal.check_input(owner, "u", u, 3, "(T, B, D)" if time_major else "(B, T, D)")
+    _diagonal.check_input(owner, "u", u, 3,
+                          "(T, B, D)" if time_major else "(B, T, D)")
     dtype = _compute_dtype(u.dtype)
     x = u.astype(dtype)
     if not time_major:
@@ -477,8 +254,9 @@ class _SlotMemoryBase(hk.Module):
     decay, w_u = self._core_params(x.shape[-1], dtype)
     gates = self.router(x)  # [T, B, M]
     writes = jnp.einsum("tbd,dmk->tbmk", x, w_u)  # [T, B, M, d]
-    slots = routed_scan(gates, decay, writes, mode=self.scan_mode,
-                        chunk_size=self.chunk_size)  # [T, B, M, d]
+    slots = routed_scan.routed_scan(
+        gates, decay, writes, mode=self.scan_mode,
+        chunk_size=self.chunk_size)  # [T, B, M, d]
     return x, slots
 
   def _advance(self, u_t: jax.Array, prev: jax.Array):
@@ -490,10 +268,12 @@ class _SlotMemoryBase(hk.Module):
     decay, w_u = self._core_params(x.shape[-1], dtype)
     gates = self.router(x)  # [B, M]
     writes = jnp.einsum("bd,dmk->bmk", x, w_u)  # [B, M, d]
-    return x, routed_step(gates, decay, writes, prev.astype(dtype))
+    return x, routed_scan.routed_step(gates, decay, writes,
+                                      prev.astype(dtype))
 
   def _zeros(self, batch_size: int) -> jax.Array:
-    batch_size = _diagonal.check_int(self.module_name, "batch_size", batch_size, 1)
+    batch_size = _diagonal.check_int(self.module_name, "batch_size",
+                                     batch_size, 1)
     d = self._stored_slot_dim()
     if d is None:
       raise ValueError(
@@ -530,11 +310,8 @@ class RavenRSM(_SlotMemoryBase):
   the last M writes (a sliding window). The query read mirrors the router on
   the read side: it selects the slot(s) to retrieve.
 
-  `__call__` evaluates the recurrence as `S_t = A_t S_{t-1} + b_t` with
-  `A_t = (1 - r_t) + r_t a`, `b_t = r_t U_t` through
-  `ops.scans.linear_scan(mode=scan_mode)`; `step` is its sequential
-  reference. See the module docstring for exact shielding in the parallel
-  modes.
+  `__call__` runs `ops.routed_scan.routed_scan(mode=scan_mode)`; `step` is
+  its sequential reference (`routed_step`).
 
   Initialisation: `raw_decay = logit(decay_init)` everywhere (the
   reference's constant decay); `w_u` `(D, M, d)`, `w_q` `(D, M)`, `w_o`
@@ -593,8 +370,7 @@ class RavenRSM(_SlotMemoryBase):
     Returns:
       S, `(B, T, M, d)` (or `(T, B, M, d)`), float32 (at least).
     """
-    _, slots = self._trace(u, time_major)
-    return slots if time_major else slots.swapaxes(0, 1)
+    return self._states(u, time_major)
 
   def __call__(self, u: jax.Array, *, time_major: bool = False) -> jax.Array:
     """Runs the layer over a whole sequence.
@@ -613,8 +389,7 @@ class RavenRSM(_SlotMemoryBase):
       TypeError: `u` is not floating point.
     """
     x, slots = self._trace(u, time_major)  # [T, B, D], [T, B, M, d]
-    w_q, w_o = self._read_params(x.shape[-1], x.dtype)
-    y = query_read(x @ w_q, slots) @ w_o  # [T, B, D]
+    y = self._read(x, slots)  # [T, B, D]
     if not time_major:
       y = y.swapaxes(0, 1)  # [B, T, D]
     return y.astype(u.dtype)
@@ -646,8 +421,7 @@ class RavenRSM(_SlotMemoryBase):
     """
     self._check_state_for(u_t, state.s, "s")
     x, s = self._advance(u_t, state.s)
-    w_q, w_o = self._read_params(x.shape[-1], x.dtype)
-    y = query_read(x @ w_q, s) @ w_o  # [B, D]
+    y = self._read(x, s)  # [B, D]
     return y.astype(u_t.dtype), RavenRSMState(s=s.astype(state.s.dtype))
 
 
@@ -667,7 +441,7 @@ class SpikingSlotMemory(_SlotMemoryBase):
   (spikes) and in slots (routing). An unrouted slot keeps its membrane, and
   therefore its spike, bit for bit; a dense router (`r = 1`) is a bank of
   always-driven PSU_LIF neurons. With no reset the membrane is the same
-  affine recurrence as `RavenRSM`'s, so `__call__` uses `linear_scan` in
+  affine recurrence as `RavenRSM`'s, so `__call__` uses `routed_scan` in
   `scan_mode` and `step` is its sequential reference; the spike is applied
   pointwise afterwards.
 
@@ -752,8 +526,7 @@ class SpikingSlotMemory(_SlotMemoryBase):
     Returns:
       V, `(B, T, M, d)` (or `(T, B, M, d)`), float32 (at least).
     """
-    _, v = self._trace(u, time_major)
-    return v if time_major else v.swapaxes(0, 1)
+    return self._states(u, time_major)
 
   def __call__(self, u: jax.Array, *, time_major: bool = False) -> jax.Array:
     """Runs the memory over a whole sequence.
@@ -774,11 +547,7 @@ class SpikingSlotMemory(_SlotMemoryBase):
     """
     x, v = self._trace(u, time_major)  # [T, B, D], [T, B, M, d]
     spikes = self._fire(v)
-    if self.readout:
-      w_q, w_o = self._read_params(x.shape[-1], x.dtype)
-      out = query_read(x @ w_q, spikes) @ w_o  # [T, B, D]
-    else:
-      out = spikes
+    out = self._read(x, spikes) if self.readout else spikes  # [T, B, ...]
     if not time_major:
       out = out.swapaxes(0, 1)  # batch-major
     return out.astype(u.dtype)
@@ -812,11 +581,7 @@ class SpikingSlotMemory(_SlotMemoryBase):
     self._check_state_for(u_t, state.v, "v")
     x, v = self._advance(u_t, state.v)
     spikes = self._fire(v)
-    if self.readout:
-      w_q, w_o = self._read_params(x.shape[-1], x.dtype)
-      out = query_read(x @ w_q, spikes) @ w_o  # [B, D]
-    else:
-      out = spikes
+    out = self._read(x, spikes) if self.readout else spikes  # [B, ...]
     return (out.astype(u_t.dtype),
             SpikingSlotMemoryState(v=v.astype(state.v.dtype)))
 
@@ -844,12 +609,14 @@ def make_recall_batch(key: jax.Array,
                       dtype=jnp.float32) -> tuple[jax.Array, jax.Array]:
   """A batch of single-query associative recall (MQAR-style) sequences.
 
-  Each sequence presents `n_pairs` bindings `k_1 v_1 k_2 v_2 ... k_P v_P`
-  with distinct keys (drawn without replacement from `n_keys`) and values
-  drawn independently and uniformly from `n_values` (repeats allowed), then
-  one query token equal to a uniformly chosen presented key. The target is
-  the value bound to it. Tokens are one-hot: key i is `e_i`, value j is
-  `e_{n_keys + j}`, and the query reuses its key's code. `T = 2 n_pairs + 1`.
+  Each sequence presents `n_pairs` bindings `k_1 v_1 ... k_P v_P` (distinct
+  keys from `n_keys`, values uniform from `n_values` with repeats), then one
+  query, a uniformly chosen presented key, whose value is the target.
+  `T = 2 n_pairs + 1`. Tokens are one-hot: key i is `e_i`, value j is
+  `e_{n_keys + j}`, and the query reuses its key's code. The draw is
+  `data.synthetic.make_mqar` (`num_queries=1`) on the host, seeded from
+  `key` through `jax.pure_callback`, so the function runs under jit and in
+  scans.
 
   Args:
     key: a JAX PRNG key.
@@ -889,18 +656,23 @@ def make_recall_batch(key: jax.Array,
   if not floating:
     raise TypeError(
         f"{owner}: `dtype` must be a floating dtype, got {dtype!r}.")
-  k_keys, k_values, k_query = jax.random.split(key, 3)
-  # The first n_pairs entries of a random permutation: distinct keys.
-  keys = jnp.argsort(jax.random.uniform(k_keys, (batch, n_keys)),
-                     axis=1)[:, :n_pairs].astype(jnp.int32)
-  values = jax.random.randint(k_values, (batch, n_pairs), 0, n_values,
-                              jnp.int32)
-  which = jax.random.randint(k_query, (batch,), 0, n_pairs, jnp.int32)
-  rows = jnp.arange(batch)
-  query, target = keys[rows, which], values[rows, which]
-  pairs = jnp.stack([keys, values + n_keys], axis=-1).reshape(batch, -1)
-  tokens = jnp.concatenate([pairs, query[:, None]], axis=1)  # [B, T]
-  u = jax.nn.one_hot(tokens, n_keys + n_values, dtype=dtype)
+  seq_len, vocab = 2 * n_pairs + 1, n_keys + n_values
+
+  def draw(seed):
+    rng = np.random.default_rng(np.asarray(seed).tolist())
+    inputs, targets, _ = synthetic.make_mqar(
+        rng, batch, seq_len=seq_len, vocab_size=vocab + 1,
+        num_kv_pairs=n_pairs, random_non_queries=False, num_queries=1,
+        num_keys=n_keys, distinct_values=False)
+    # Drop the pad id the generator reserves (none occurs here).
+    return inputs - 1, targets[:, -1] - (n_keys + 1)
+
+  seed = jax.random.bits(key, (4,), jnp.uint32)
+  tokens, target = jax.pure_callback(
+      draw, (jax.ShapeDtypeStruct((batch, seq_len), jnp.int32),
+             jax.ShapeDtypeStruct((batch,), jnp.int32)), seed,
+      vmap_method="sequential")
+  u = jax.nn.one_hot(tokens, vocab, dtype=dtype)  # [B, T, D]
   if time_major:
     u = u.swapaxes(0, 1)  # [T, B, D]
   return u, target

@@ -14,11 +14,12 @@ def run(core: hk.RNNCore,
         initial_state: Any = None,
         *,
         time_major: bool = False) -> tuple[Any, Any]:
-  """Scans `core` over the time axis of `x` with `hk.scan`.
+  """Checks `x` against `core` and unrolls it with `hk.dynamic_unroll`.
 
-  `hk.scan` (not `lax.scan`) because a core may create its parameters in its
-  first step; during `init` Haiku unrolls that step once, during `apply` the
-  parameters are loop constants of a single `lax.scan`.
+  Inside a transform `hk.dynamic_unroll` scans with `hk.scan`, so a core may
+  create its parameters in its first step: during `init` Haiku unrolls that
+  step once, during `apply` the parameters are loop constants of a single
+  `lax.scan`.
 
   Args:
     core: an `hk.RNNCore` (any `SpikingCore`); must be called inside a Haiku
@@ -42,10 +43,5 @@ def run(core: hk.RNNCore,
                          "run")  # [T, B, ...]
   state = core.initial_state(x.shape[1]) if initial_state is None else (
       initial_state)
-
-  def step(state, x_t):
-    out, state = core(x_t, state)
-    return state, out
-
-  final_state, outputs = hk.scan(step, state, x)  # outputs [T, B, ...]
+  outputs, final_state = hk.dynamic_unroll(core, x, state)  # [T, B, ...]
   return base.from_time_major(outputs, time_major), final_state

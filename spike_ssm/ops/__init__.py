@@ -3,9 +3,11 @@
   scans           linear_scan: h_t = a_t h_{t-1} + b_t in every mode
   hippo           HiPPO matrices, NPLR / DPLR forms, S5 / S4D inits
   discretization  ZOH / bilinear for diagonal systems, log-step init
-  kernels         S4D Vandermonde and S4 Cauchy/Woodbury kernels, FFT conv
+  kernels         S4D Vandermonde and S4 Cauchy/Woodbury kernels
   selective_scan  Mamba's input-dependent scan without (B, T, D, N) arrays
-  conv            causal depthwise convolution and its streaming step
+  routed_scan     Raven's routed slot recurrence, bit-exact shielding
+  conv            causal depthwise convolution (direct, FFT, streaming step)
+                  and the long-kernel FFT convolutions of S4 / S4D
   surrogate       exact-forward spikes with surrogate gradients
   quant           int8 / ternary fake quantisation with straight-through
   complex_pairs   complex <-> real-pair storage
@@ -17,6 +19,7 @@ from spike_ssm.ops import discretization
 from spike_ssm.ops import hippo
 from spike_ssm.ops import kernels
 from spike_ssm.ops import quant
+from spike_ssm.ops import routed_scan
 from spike_ssm.ops import scans
 from spike_ssm.ops import selective_scan
 from spike_ssm.ops import surrogate

@@ -1,4 +1,4 @@
-"""Causal depthwise 1-D convolution: whole sequence (direct or FFT) and step.
+"""Causal depthwise 1-D convolution: short (direct / FFT) and long (FFT) kernels.
 
 For an input `x` with channels `d` and a kernel of `K` taps per channel,
 
@@ -35,8 +35,12 @@ oldest first: `causal_conv_step` consumes one `x_t`, emits `y_t` and shifts
 the buffer. Scanning it over T steps from `conv_buffer_init` equals
 `causal_conv`.
 
+Long kernels (S4 / S4D, `ops.kernels`): `fft_conv` adds a skip `D u` to the
+causal FFT convolution, and `fft_conv_bidirectional` adds an anti-causal
+kernel that sees only the strict future, both in one circular convolution.
+
 Accumulation is at least float32 whatever the input dtype; outputs come back
-in `result_type(x, kernel)`.
+in `result_type(x, kernel)` (with the skip: of `D` too).
 """
 
 from collections.abc import Callable
@@ -125,13 +129,23 @@ def _direct(x: jax.Array, kernel: jax.Array, acc) -> jax.Array:
   return y
 
 
-def _fft(x: jax.Array, kernel: jax.Array, acc) -> jax.Array:
-  """x (N, T, D), kernel (K, D) -> (N, T, D) in `acc`."""
-  length, taps = x.shape[1], kernel.shape[0]
-  n = _next_fast_len(length + taps - 1)
-  xf = jnp.fft.rfft(x.astype(acc), n=n, axis=1)  # (N, n//2+1, D)
+def _circular(x: jax.Array, kernel: jax.Array, n: int, acc) -> jax.Array:
+  """Circular convolution of length `n` over axis -2, first T outputs.
+
+  x `(..., T, D)`, kernel `(n', D)` with `n' <= n` (zero-padded to n), the
+  tap at index `j` acting at lag `j` (mod n); returns `(..., T, D)` in `acc`.
+  """
+  length = x.shape[-2]
+  xf = jnp.fft.rfft(x.astype(acc), n=n, axis=-2)  # (..., n//2+1, D)
   kf = jnp.fft.rfft(kernel.astype(acc), n=n, axis=0)  # (n//2+1, D)
-  return jnp.fft.irfft(xf * kf, n=n, axis=1)[:, :length].astype(acc)
+  return jnp.fft.irfft(xf * kf, n=n, axis=-2)[..., :length, :].astype(acc)
+
+
+def _fft(x: jax.Array, kernel: jax.Array, acc) -> jax.Array:
+  """x (..., T, D), kernel (K, D) with K <= T -> (..., T, D) in `acc`."""
+  # Lags up to T + K - 2 occur, so this length never wraps onto an output.
+  n = _next_fast_len(x.shape[-2] + kernel.shape[0] - 1)
+  return _circular(x, kernel, n, acc)
 
 
 def causal_conv(x: jax.Array,
@@ -270,3 +284,117 @@ def causal_conv_step(x_t: jax.Array,
   if act is not None:
     y = act(y)
   return y.astype(out_dtype), window[..., 1:, :].astype(buffer.dtype)
+
+
+# ----------------------------------------------------------------------------
+# Long kernels with a skip (S4 / S4D).
+# ----------------------------------------------------------------------------
+
+
+def _check_fft_conv_args(fn_name: str, u, kernels: dict, D):
+  u = jnp.asarray(u)
+  if u.ndim not in (2, 3):
+    raise ValueError(
+        f"{fn_name}: u must have shape (T, H) or (B, T, H), got shape "
+        f"{u.shape}.")
+  if not jnp.issubdtype(u.dtype, jnp.floating):
+    raise TypeError(
+        f"{fn_name}: u must be a floating array, got dtype {u.dtype}.")
+  h = u.shape[-1]
+  for name, k in kernels.items():
+    k = jnp.asarray(k)
+    if k.ndim != 2 or k.shape[-1] != h:
+      raise ValueError(
+          f"{fn_name}: {name} must have shape (L, H) with H = {h} (u "
+          f"{u.shape}), got {k.shape}.")
+    if not jnp.issubdtype(k.dtype, jnp.floating):
+      raise TypeError(
+          f"{fn_name}: {name} must be real floating, got {k.dtype}.")
+  if D is not None and jnp.shape(D) != (h,):
+    raise ValueError(
+        f"{fn_name}: D must have shape (H,) = ({h},), got {jnp.shape(D)}.")
+
+
+def _fit(k: jax.Array, length: int) -> jax.Array:
+  """First `length` taps of `k` (L, H), zero-padded when shorter."""
+  if k.shape[0] >= length:
+    return k[:length]
+  return jnp.pad(k, ((0, length - k.shape[0]), (0, 0)))
+
+
+def _with_skip(y, u, D, out_dtype):
+  if D is not None:
+    y = y + D.astype(y.dtype) * u.astype(y.dtype)
+  return y.astype(out_dtype)
+
+
+def fft_conv(u: jax.Array, k: jax.Array,
+             D: jax.Array | None = None) -> jax.Array:
+  """Causal depthwise convolution by FFT, plus a skip: `y = k * u + D u`.
+
+    y[t, h] = sum_{s <= t} k[t - s, h] u[s, h] + D[h] u[t, h]
+
+  Taps of `k` past `T` cannot reach any output and are dropped; a kernel
+  shorter than T is zero beyond its length.
+
+  Args:
+    u: `(T, H)` or `(B, T, H)` real input.
+    k: `(L, H)` real kernel, any L >= 1.
+    D: optional `(H,)` skip weights.
+
+  Returns:
+    `u`'s shape, in the promoted dtype of `u`, `k` (and `D`). Computed in at
+    least float32.
+
+  Raises:
+    ValueError: shapes that do not fit. TypeError: non-floating input.
+  """
+  _check_fft_conv_args("fft_conv", u, {"k": k}, D)
+  parts = (u, k) if D is None else (u, k, D)
+  out_dtype = jnp.result_type(*parts)
+  acc = _accum_dtype(out_dtype)
+  u, k = jnp.asarray(u), jnp.asarray(k)
+  y = _fft(u, k[:u.shape[-2]], acc)
+  return _with_skip(y, u, None if D is None else jnp.asarray(D), out_dtype)
+
+
+def fft_conv_bidirectional(u: jax.Array, k_fwd: jax.Array, k_bwd: jax.Array,
+                           D: jax.Array | None = None) -> jax.Array:
+  """A causal and an anti-causal convolution by one FFT, plus a skip.
+
+    y[t] = sum_{s <= t} k_fwd[t - s] u[s]
+         + sum_{s >  t} k_bwd[s - t - 1] u[s]  + D u[t]
+
+  i.e. `k_bwd` is applied to the time-reversed sequence and sees only the
+  strict future, so the present input is counted once (by `k_fwd[0]` and
+  `D`). The backward part equals running a causal system over the reversed
+  input and reading its state before it took in `u[t]`. One circular
+  convolution of length `n >= 2T - 1` holds both: `k_fwd` at lags
+  `0 .. T-1` and `k_bwd[j]` at lag `-(j + 1)`, i.e. index `n - 1 - j`.
+
+  Args:
+    u: `(T, H)` or `(B, T, H)`.
+    k_fwd: `(L, H)` causal kernel.
+    k_bwd: `(L', H)` anti-causal kernel (taps past `T - 2` are dropped).
+    D: optional `(H,)`.
+
+  Returns:
+    `u`'s shape, in the promoted dtype.
+
+  Raises:
+    ValueError / TypeError: as `fft_conv`.
+  """
+  _check_fft_conv_args("fft_conv_bidirectional", u,
+                       {"k_fwd": k_fwd, "k_bwd": k_bwd}, D)
+  parts = (u, k_fwd, k_bwd) if D is None else (u, k_fwd, k_bwd, D)
+  out_dtype = jnp.result_type(*parts)
+  acc = _accum_dtype(out_dtype)
+  u = jnp.asarray(u)
+  t = u.shape[-2]
+  n = _next_fast_len(2 * t - 1)
+  fwd = _fit(jnp.asarray(k_fwd, acc), t)  # lags 0 .. T-1
+  bwd = _fit(jnp.asarray(k_bwd, acc), t - 1)[::-1]  # lags -(T-1) .. -1
+  gap = jnp.zeros((n - 2 * t + 1, fwd.shape[1]), acc)  # unreachable lags
+  full = jnp.concatenate([fwd, gap, bwd], axis=0)  # [n, H]
+  y = _circular(u, full, n, acc)
+  return _with_skip(y, u, None if D is None else jnp.asarray(D), out_dtype)

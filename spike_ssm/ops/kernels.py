@@ -1,4 +1,4 @@
-"""Convolution kernels of S4 / S4D and causal FFT convolution.
+"""Convolution kernels of S4 / S4D.
 
 A linear time-invariant SSM run from a zero state is a causal convolution,
 
@@ -14,7 +14,7 @@ instead of T sequential steps. This module computes the kernel `K` for
                            `cauchy_kernel` and the Woodbury identity, then
                            an inverse FFT (Gu et al. 2022, S4 Algorithm 1);
 
-and applies it with `fft_conv` / `fft_conv_bidirectional`.
+which `ops.conv.fft_conv` / `fft_conv_bidirectional` then apply.
 
 Conjugate symmetry. A real system of `N` states whose complex spectrum
 comes in conjugate pairs is stored by one member of each pair, `M = N/2`
@@ -593,120 +593,3 @@ def s4_dplr_kernel(Lambda: jax.Array, P: jax.Array, B: jax.Array,
     spectrum = jnp.concatenate(
         [spectrum, nyquist[..., None].astype(spectrum.dtype)], axis=-1)
   return jnp.fft.irfft(spectrum, n=length, axis=-1).astype(real)
-
-
-# ----------------------------------------------------------------------------
-# FFT convolution.
-# ----------------------------------------------------------------------------
-
-
-def _check_conv_args(u, kernels: dict, D):
-  u = jnp.asarray(u)
-  if u.ndim not in (2, 3):
-    raise ValueError(
-        f"u must have shape (T, H) or (B, T, H), got shape {u.shape}.")
-  if not jnp.issubdtype(u.dtype, jnp.floating):
-    raise TypeError(f"u must be a floating array, got dtype {u.dtype}.")
-  h = u.shape[-1]
-  for name, k in kernels.items():
-    k = jnp.asarray(k)
-    if k.ndim != 2 or k.shape[-1] != h:
-      raise ValueError(
-          f"{name} must have shape (L, H) with H = {h} (u {u.shape}), got "
-          f"{k.shape}.")
-    if not jnp.issubdtype(k.dtype, jnp.floating):
-      raise TypeError(f"{name} must be real floating, got {k.dtype}.")
-  if D is not None and jnp.shape(D) != (h,):
-    raise ValueError(f"D must have shape (H,) = ({h},), got {jnp.shape(D)}.")
-
-
-def _fit(k: jax.Array, length: int) -> jax.Array:
-  """First `length` taps of `k` (L, H), zero-padded when shorter."""
-  if k.shape[0] >= length:
-    return k[:length]
-  return jnp.pad(k, ((0, length - k.shape[0]), (0, 0)))
-
-
-def _conv(u, full_kernel, D, out_dtype):
-  """Circular convolution of length n = full_kernel.shape[0] >= 2T."""
-  t = u.shape[-2]
-  n = full_kernel.shape[0]
-  k_f = jnp.fft.rfft(full_kernel, n=n, axis=0)  # [n/2 + 1, H]
-  u_f = jnp.fft.rfft(u, n=n, axis=-2)  # [..., n/2 + 1, H]
-  y = jnp.fft.irfft(u_f * k_f, n=n, axis=-2)[..., :t, :]
-  if D is not None:
-    y = y + D * u
-  return y.astype(out_dtype)
-
-
-def _compute_dtype(*arrays):
-  dtype = jnp.result_type(*arrays)
-  return dtype, jnp.promote_types(dtype, jnp.float32)
-
-
-def fft_conv(u: jax.Array, k: jax.Array,
-             D: jax.Array | None = None) -> jax.Array:
-  """Causal depthwise convolution by FFT, plus a skip: `y = k * u + D u`.
-
-    y[t, h] = sum_{s <= t} k[t - s, h] u[s, h] + D[h] u[t, h]
-
-  Both signals are zero-padded to 2T so the circular FFT convolution equals
-  the linear one. Taps of `k` past `T` cannot reach any output and are
-  dropped; a kernel shorter than T is zero beyond its length.
-
-  Args:
-    u: `(T, H)` or `(B, T, H)` real input.
-    k: `(L, H)` real kernel, any L >= 1.
-    D: optional `(H,)` skip weights.
-
-  Returns:
-    `u`'s shape, in the promoted dtype of `u`, `k` (and `D`). Computed in at
-    least float32.
-
-  Raises:
-    ValueError: shapes that do not fit. TypeError: non-floating input.
-  """
-  _check_conv_args(u, {"k": k}, D)
-  parts = (u, k) if D is None else (u, k, D)
-  out_dtype, dtype = _compute_dtype(*parts)
-  t = u.shape[-2]
-  full = jnp.pad(_fit(jnp.asarray(k, dtype), t), ((0, t), (0, 0)))  # [2T, H]
-  return _conv(jnp.asarray(u, dtype), full,
-               None if D is None else jnp.asarray(D, dtype), out_dtype)
-
-
-def fft_conv_bidirectional(u: jax.Array, k_fwd: jax.Array, k_bwd: jax.Array,
-                           D: jax.Array | None = None) -> jax.Array:
-  """A causal and an anti-causal convolution by one FFT, plus a skip.
-
-    y[t] = sum_{s <= t} k_fwd[t - s] u[s]
-         + sum_{s >  t} k_bwd[s - t - 1] u[s]  + D u[t]
-
-  i.e. `k_bwd` is applied to the time-reversed sequence and sees only the
-  strict future, so the present input is counted once (by `k_fwd[0]` and
-  `D`). The backward part equals running a causal system over the reversed
-  input and reading its state before it took in `u[t]`. One circular
-  convolution of length 2T holds both: `k_fwd` at lags `0 .. T-1` and
-  `k_bwd[j]` at lag `-(j + 1)`, i.e. index `2T - 1 - j`.
-
-  Args:
-    u: `(T, H)` or `(B, T, H)`.
-    k_fwd: `(L, H)` causal kernel.
-    k_bwd: `(L', H)` anti-causal kernel (taps past `T - 1` are dropped).
-    D: optional `(H,)`.
-
-  Returns:
-    `u`'s shape, in the promoted dtype.
-
-  Raises:
-    ValueError / TypeError: as `fft_conv`.
-  """
-  _check_conv_args(u, {"k_fwd": k_fwd, "k_bwd": k_bwd}, D)
-  parts = (u, k_fwd, k_bwd) if D is None else (u, k_fwd, k_bwd, D)
-  out_dtype, dtype = _compute_dtype(*parts)
-  t = u.shape[-2]
-  fwd = _fit(jnp.asarray(k_fwd, dtype), t)  # lags 0 .. T-1
-  bwd = _fit(jnp.asarray(k_bwd, dtype), t)[::-1]  # lags -T .. -1
-  full = jnp.concatenate([fwd, bwd], axis=0)  # [2T, H]
-  return _conv(jnp.asarray(u, dtype), full,
-               None if D is None else jnp.asarray(D, dtype), out_dtype)

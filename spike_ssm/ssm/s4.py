@@ -23,6 +23,7 @@ from jax import lax
 import jax.numpy as jnp
 import numpy as np
 
+from spike_ssm.ops import conv
 from spike_ssm.ops import discretization
 from spike_ssm.ops import hippo
 from spike_ssm.ops import kernels
@@ -147,9 +148,9 @@ class _ConvSSM(hk.Module):
     u = _to_batch_major(x, time_major).astype(dtype)  # [B, T, D]
     k, d = self._kernel(u.shape[-1], u.shape[1], dtype)  # [(2,) D, T]
     if self.bidirectional:
-      y = kernels.fft_conv_bidirectional(u, k[0].T, k[1].T, d)
+      y = conv.fft_conv_bidirectional(u, k[0].T, k[1].T, d)
     else:
-      y = kernels.fft_conv(u, k.T, d)  # [B, T, D]
+      y = conv.fft_conv(u, k.T, d)  # [B, T, D]
     return _to_batch_major(y, time_major).astype(x.dtype)
 
   def _state_dims(self, batch_size, features) -> tuple[int, int]:
@@ -213,7 +214,7 @@ class S4D(_ConvSSM):
   reversed sequence and sees only the strict future,
   `y_t += sum_{s > t} K_bwd[s - t - 1] u_s` with
   `K_bwd[l] = 2 Re(sum_n c_bwd_n Lambda_bar_n^l B_bar_n)`
-  (`ops.kernels.fft_conv_bidirectional`); such a layer cannot `step`.
+  (`ops.conv.fft_conv_bidirectional`); such a layer cannot `step`.
 
   Initialisation (S4D, Sec. 4): `Lambda` from `ops.hippo.diagonal_init`:
   "legs" (S4D-LegS, the diagonal of HiPPO-LegS's DPLR form), "lin"

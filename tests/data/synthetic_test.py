@@ -79,6 +79,38 @@ class MqarTest(parameterized.TestCase):
         else:
           self.assertTrue(np.all(x > 0))
 
+  def test_a_subset_of_keys_is_queried_and_values_may_repeat(self):
+    # Given 5 pairs over 7 keys and 3 values (so values must repeat), 2 of
+    # them queried in a region of 10 steps.
+    pairs, queries_per_row, num_keys, vocab, t = 5, 2, 7, 11, 20
+    inputs, targets, mask = data.synthetic.make_mqar(
+        np.random.default_rng(0), 300, seq_len=t, vocab_size=vocab,
+        num_kv_pairs=pairs, random_non_queries=False,
+        num_queries=queries_per_row, num_keys=num_keys,
+        distinct_values=False)
+    asked = np.zeros(pairs, int)
+    for x, y, m in zip(inputs, targets, mask):
+      keys, values = x[0:2 * pairs:2], x[1:2 * pairs:2]
+      # Then keys are distinct from [1, 1 + num_keys), values from the rest.
+      self.assertLen(set(keys.tolist()), pairs)
+      self.assertTrue(np.all((keys >= 1) & (keys < 1 + num_keys)))
+      self.assertTrue(np.all((values >= 1 + num_keys) & (values < vocab)))
+      # And exactly 2 distinct presented keys are queried at even offsets,
+      # each targeting its value; every other query-region step is a pad.
+      queries = np.flatnonzero(m)
+      self.assertLen(queries, queries_per_row)
+      self.assertLen(set(x[queries].tolist()), queries_per_row)
+      self.assertTrue(np.all((queries - 2 * pairs) % 2 == 0))
+      for q in queries:
+        (pos,) = np.flatnonzero(keys == x[q])
+        self.assertEqual(y[q], values[pos])
+        asked[pos] += 1
+      self.assertEqual(np.count_nonzero(x[2 * pairs:]), queries_per_row)
+    self.assertGreater(np.count_nonzero(
+        np.diff(inputs[:, 1:2 * pairs:2], axis=1) == 0), 0)
+    # And every pair position gets asked for.
+    self.assertTrue(np.all(asked > 0))
+
   def test_bad_sizes(self):
     with self.assertRaisesRegex(ValueError, "seq_len must be >= 4 \\*"):
       data.get_task("mqar", seq_len=10, num_kv_pairs=3, **SMALL)

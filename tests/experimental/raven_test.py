@@ -18,6 +18,7 @@ from spike_ssm.ops import scans
 from spike_ssm.training import precision
 from tests import golden_util
 from tests import tolerances as tol
+from tests.ops import routed_scan_test
 
 MODES = ("sequential", "parallel", "chunked", "auto")
 B, T, D, M, DS = 2, 12, 5, 4, 3  # batch, time, width, slots, slot width
@@ -370,44 +371,7 @@ class RavenReductionTest(parameterized.TestCase):
 class ShieldingTest(parameterized.TestCase):
 
   def _assert_unrouted_unchanged(self, states, gates, h0):
-    """Where gates[t, ...] == 0, states[t] equals states[t-1] bit for bit."""
-    states, gates = np.asarray(states), np.asarray(gates)
-    prev = np.concatenate(
-        [np.broadcast_to(h0, states.shape[1:])[None], states[:-1]])
-    unrouted = gates == 0
-    self.assertGreater(unrouted.sum(), 0)
-    self.assertGreater((~unrouted).sum(), 0)
-    np.testing.assert_array_equal(states[unrouted], prev[unrouted])
-
-  def test_routed_scan_holds_unrouted_slots_bit_for_bit(self):
-    # Given hard top-2 gates (exact zeros), decays < 1, writes, and an
-    # initial memory.
-    rng = np.random.default_rng(17)
-    length, batch, slots, width = 64, 3, 6, 5
-    logits = jnp.asarray(rng.normal(size=(length, batch, slots)), jnp.float32)
-    gates = raven.straight_through_top_k(jax.nn.sigmoid(logits), 2, logits)
-    decay = jnp.asarray(rng.uniform(0.5, 1.0, (slots, width)), jnp.float32)
-    writes = jnp.asarray(rng.normal(size=(length, batch, slots, width)),
-                         jnp.float32)
-    h0 = jnp.asarray(rng.normal(size=(batch, slots, width)), jnp.float32)
-    modes = ("sequential", "parallel", "chunked")
-
-    def run(g, a, w, h):
-      held = {m: raven.routed_scan(g, a, w, h, mode=m, chunk_size=8)
-              for m in modes}
-      coef = raven.routed_transition(g, a, w)
-      plain = {m: scans.linear_scan(*coef, h, mode=m, chunk_size=8)
-               for m in modes}
-      return held, plain
-
-    # When the routed scan runs in every mode.
-    held, plain = jax.jit(run)(gates, decay, writes, h0)
-    for mode in modes:
-      # Then every unrouted slot equals its previous value exactly,
-      self._assert_unrouted_unchanged(held[mode], gates, h0)
-      # and the hold changed the plain scan only within rounding.
-      np.testing.assert_allclose(held[mode], plain[mode], err_msg=mode,
-                                 **tol.F32_SCAN_SHORT)
+    routed_scan_test.assert_unrouted_unchanged(self, states, gates, h0)
 
   def test_raven_memory_shields_unrouted_slots(self):
     # Given a top-1 router.
@@ -441,7 +405,7 @@ class ShieldingTest(parameterized.TestCase):
 
 
 # ----------------------------------------------------------------------------
-# SlotRouter and the straight-through top-k.
+# SlotRouter.
 # ----------------------------------------------------------------------------
 
 
@@ -481,12 +445,6 @@ class RouterTest(parameterized.TestCase):
                       axis=-1)
     np.testing.assert_allclose(gates, want, **tol.F32_VS_F64)
     np.testing.assert_array_equal(gates != 0, want != 0)
-
-  def test_ties_still_keep_exactly_k(self):
-    # Saturated logits give equal gates; the count must still be exact.
-    gates = jnp.ones((3, 5))
-    out = raven.straight_through_top_k(gates, 2)
-    np.testing.assert_array_equal((np.asarray(out) != 0).sum(-1), 2)
 
   def test_straight_through_gradient_is_the_soft_gate_gradient(self):
     # Given a top-2 router and a loss weighting each gate differently.
@@ -787,13 +745,6 @@ class BadInputTest(parameterized.TestCase):
       return raven.RavenRSM(M, slot_dim=2).initial_state(0)
     with self.assertRaisesRegex(ValueError, "batch_size"):
       hk.transform(forward).init(None)
-
-  def test_top_k_function_rejects(self):
-    with self.assertRaisesRegex(ValueError, "k"):
-      raven.straight_through_top_k(jnp.ones((2, 3)), 4)
-    with self.assertRaisesRegex(ValueError, "scores"):
-      raven.straight_through_top_k(jnp.ones((2, 3)), 1, jnp.ones((3, 2)))
-
 
 class StreamingStateTest(absltest.TestCase):
 

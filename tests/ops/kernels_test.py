@@ -4,8 +4,7 @@ Every reference here is the impulse response of a recurrence written out in
 float64 NumPy from dense matrices: the conjugate-symmetric half systems the
 kernels take are expanded to their full complex `2M`-state form, discretised
 densely (scipy's matrix exponential for ZOH, a matrix inverse for bilinear)
-and iterated, `K[l] = C A_bar^l B_bar`. Convolutions are checked against
-explicit double loops.
+and iterated, `K[l] = C A_bar^l B_bar`.
 """
 
 import functools
@@ -63,29 +62,6 @@ def impulse_response(A_bar, B_bar, C, length):
   out = np.asarray(out)
   assert np.abs(out.imag).max() <= 1e-9 * max(1.0, np.abs(out).max())
   return out.real
-
-
-def direct_conv(u, k, D=None):
-  """y[t] = sum_{s <= t} k[t - s] u[s] (+ D u[t]); u (..., T, H), k (L, H)."""
-  u, k = np.asarray(u, np.float64), np.asarray(k, np.float64)
-  y = np.zeros(u.shape)
-  for t in range(u.shape[-2]):
-    for s in range(max(0, t - k.shape[0] + 1), t + 1):
-      y[..., t, :] += k[t - s] * u[..., s, :]
-  if D is not None:
-    y += np.asarray(D, np.float64) * u
-  return y
-
-
-def direct_anticausal(u, k):
-  """y[t] = sum_{s > t} k[s - t - 1] u[s]."""
-  u, k = np.asarray(u, np.float64), np.asarray(k, np.float64)
-  y = np.zeros(u.shape)
-  steps = u.shape[-2]
-  for t in range(steps):
-    for s in range(t + 1, min(steps, t + 1 + k.shape[0])):
-      y[..., t, :] += k[s - t - 1] * u[..., s, :]
-  return y
 
 
 def crandn(rng, *shape):
@@ -405,69 +381,6 @@ class DPLRTest(chex.TestCase):
       kwargs.update(change)
       with self.assertRaisesRegex(ValueError, pattern):
         kernels.s4_dplr_kernel(**kwargs)
-
-
-# ----------------------------------------------------------------------------
-# FFT convolution.
-# ----------------------------------------------------------------------------
-
-
-class FFTConvTest(chex.TestCase):
-
-  @chex.variants(with_jit=True, without_jit=True)
-  # Kernels as long as, longer and shorter than T = 13.
-  @parameterized.parameters((False, 13, False), (True, 20, True),
-                            (True, 6, False))
-  def test_matches_direct_convolution(self, batched, kernel_length, skip):
-    # Given T = 13, an unbatched or batched input and an optional skip.
-    rng = np.random.default_rng(kernel_length + 2 * skip + batched)
-    shape = (2, 13, 3) if batched else (13, 3)
-    u = rng.normal(size=shape).astype(np.float32)
-    k = rng.normal(size=(kernel_length, 3)).astype(np.float32)
-    D = rng.normal(size=3).astype(np.float32) if skip else None
-    got = self.variant(kernels.fft_conv)(u, k, D)
-    self.assertEqual(got.shape, shape)
-    self.assertEqual(got.dtype, jnp.float32)
-    np.testing.assert_allclose(got, direct_conv(u, k, D), **tol.F32_VS_F64)
-
-  @chex.variants(with_jit=True, without_jit=True)
-  @parameterized.parameters((11, 11, True), (4, 30, False))
-  def test_bidirectional_matches_two_direct_sums(self, len_fwd, len_bwd,
-                                                 skip):
-    rng = np.random.default_rng(len_fwd)
-    u = rng.normal(size=(2, 11, 3)).astype(np.float32)
-    kf = rng.normal(size=(len_fwd, 3)).astype(np.float32)
-    kb = rng.normal(size=(len_bwd, 3)).astype(np.float32)
-    D = rng.normal(size=3).astype(np.float32) if skip else None
-    got = self.variant(kernels.fft_conv_bidirectional)(u, kf, kb, D)
-    np.testing.assert_allclose(
-        got, direct_conv(u, kf, D) + direct_anticausal(u, kb),
-        **tol.F32_VS_F64)
-
-  def test_backward_kernel_sees_only_the_strict_future(self):
-    # Given an impulse at t = 5 and a backward kernel of ones.
-    u = np.zeros((9, 1), np.float32)
-    u[5] = 1.0
-    y = kernels.fft_conv_bidirectional(u, np.zeros((9, 1)), np.ones((9, 1)))
-    # Then exactly the outputs before t = 5 respond.
-    np.testing.assert_allclose(y[:, 0], [1, 1, 1, 1, 1, 0, 0, 0, 0],
-                               **tol.F32_VS_F64)
-
-  def test_bad_arguments(self):
-    u, k = jnp.ones((2, 5, 3)), jnp.ones((5, 3))
-    with self.assertRaisesRegex(ValueError, r"u must have shape \(T, H\)"):
-      kernels.fft_conv(jnp.ones(5), k)
-    with self.assertRaisesRegex(TypeError, "u must be a floating.*int32"):
-      kernels.fft_conv(jnp.ones((5, 3), jnp.int32), k)
-    with self.assertRaisesRegex(ValueError, r"k must have shape \(L, H\) with "
-                                r"H = 3.*\(5, 4\)"):
-      kernels.fft_conv(u, jnp.ones((5, 4)))
-    with self.assertRaisesRegex(ValueError, r"k_bwd must have shape"):
-      kernels.fft_conv_bidirectional(u, k, jnp.ones(5))
-    with self.assertRaisesRegex(ValueError, r"D must have shape \(H,\)"):
-      kernels.fft_conv(u, k, jnp.ones(4))
-    with self.assertRaisesRegex(TypeError, "k must be real floating"):
-      kernels.fft_conv(u, k.astype(jnp.complex64))
 
 
 if __name__ == "__main__":

@@ -69,7 +69,7 @@ def _cases():
       ("s4d_kernel",
        lambda l, b_, c, s: kernels.s4d_kernel(l, b_, c, s, t),
        (s4d_lam, s4d_b, s4d_c, s4d_step)),
-      ("fft_conv", kernels.fft_conv, (x_seq, taps)),
+      ("fft_conv", conv.fft_conv, (x_seq, taps)),
       ("selective_scan",
        lambda x, dt, a, b_, c: selective_scan.selective_scan(
            x, dt, a, b_, c, mode="sequential")[0],

@@ -1,4 +1,4 @@
-"""float64 finite-difference gradient checks of spike_ssm.ops.conv.
+"""float64 checks of spike_ssm.ops.conv: exact references and gradients.
 
 Run with JAX_ENABLE_X64=1 (the Makefile runs tests/x64 separately).
 """
@@ -11,6 +11,7 @@ import numpy as np
 
 from spike_ssm.ops import conv
 from tests import tolerances as tol
+from tests.ops import conv_test as ref
 
 
 class CausalConvGradTest(parameterized.TestCase):
@@ -37,6 +38,33 @@ class CausalConvGradTest(parameterized.TestCase):
     fn = lambda x, b, k: conv.causal_conv_step(x, b, k, "silu")
     jtu.check_grads(fn, (x_t, buffer, kernel), order=1, modes=["rev"],
                     **tol.GRAD_F64)
+
+
+class FFTConvF64Test(parameterized.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    if not jax.config.jax_enable_x64:
+      self.skipTest("needs JAX_ENABLE_X64=1")
+    self.rng = np.random.default_rng(0)
+
+  def test_fft_conv_to_float64(self):
+    rng = np.random.default_rng(2)
+    u, k = rng.normal(size=(2, 40, 3)), rng.normal(size=(40, 3))
+    kb, D = rng.normal(size=(40, 3)), rng.normal(size=3)
+    np.testing.assert_allclose(conv.fft_conv(u, k, D),
+                               ref.direct_conv(u, k, D), **tol.F64)
+    np.testing.assert_allclose(
+        conv.fft_conv_bidirectional(u, k, kb, D),
+        ref.direct_conv(u, k, D) + ref.direct_anticausal(u, kb), **tol.F64)
+
+  def test_fft_convs(self):
+    u, k = self.rng.normal(size=(2, 7, 3)), self.rng.normal(size=(7, 3))
+    kb, D = self.rng.normal(size=(5, 3)), self.rng.normal(size=3)
+    for fn, args in ((conv.fft_conv, (u, k, D)),
+                     (conv.fft_conv_bidirectional, (u, k, kb, D))):
+      jtu.check_grads(jax.jit(fn), args, order=1, modes=["rev"],
+                      **tol.GRAD_F64)
 
 
 if __name__ == "__main__":

@@ -72,16 +72,6 @@ class ExactReferenceTest(X64TestCase):
         got[0], ref.impulse_response(A_bar, B_bar, ref.full(C), length),
         **tol.F64)
 
-  def test_fft_conv_to_float64(self):
-    rng = np.random.default_rng(2)
-    u, k = rng.normal(size=(2, 40, 3)), rng.normal(size=(40, 3))
-    kb, D = rng.normal(size=(40, 3)), rng.normal(size=3)
-    np.testing.assert_allclose(kernels.fft_conv(u, k, D),
-                               ref.direct_conv(u, k, D), **tol.F64)
-    np.testing.assert_allclose(
-        kernels.fft_conv_bidirectional(u, k, kb, D),
-        ref.direct_conv(u, k, D) + ref.direct_anticausal(u, kb), **tol.F64)
-
 
 class GradientTest(X64TestCase):
 
@@ -131,13 +121,6 @@ class GradientTest(X64TestCase):
                                                 step)
       return A_bar.sum(-1) + B_bar
     self.check(fn, pair(lam), pair(P), pair(B), np.array([0.3, 0.05]))
-
-  def test_fft_convs(self):
-    u, k = self.rng.normal(size=(2, 7, 3)), self.rng.normal(size=(7, 3))
-    kb, D = self.rng.normal(size=(5, 3)), self.rng.normal(size=3)
-    self.check(kernels.fft_conv, u, k, D)
-    self.check(kernels.fft_conv_bidirectional, u, k, kb, D)
-
 
 def pair_out(z):
   return jax.numpy.stack([z.real, z.imag], axis=-1)

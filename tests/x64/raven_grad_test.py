@@ -1,10 +1,8 @@
 """float64 finite-difference gradient checks of the Raven slot memory.
 
-The hold that makes unrouted slots bit-exact in the parallel modes is
-differentiated as the identity; these checks show that this is the true
-gradient, also with respect to gates that are exactly 0 (where a gather
-differentiated by JAX would cut the gate off). Run with JAX_ENABLE_X64=1
-(the Makefile runs tests/x64 separately).
+The op's own check (the hold differentiated as the identity) is in
+routed_scan_grad_test.py. Run with JAX_ENABLE_X64=1 (the Makefile runs
+tests/x64 separately).
 """
 
 from absl.testing import absltest
@@ -21,30 +19,12 @@ from tests import tolerances as tol
 MODES = ("sequential", "parallel", "chunked")
 
 
-class RoutedScanGradTest(parameterized.TestCase):
+class RavenGradTest(parameterized.TestCase):
 
   def setUp(self):
     super().setUp()
     if not jax.config.jax_enable_x64:
       self.skipTest("needs JAX_ENABLE_X64=1")
-
-  @parameterized.parameters(*MODES)
-  def test_vjp_matches_finite_differences_with_zero_gates(self, mode):
-    # Given gates of which about half are exactly 0, decays, writes and an
-    # initial memory, in float64.
-    rng = np.random.default_rng(0)
-    length, batch, slots, width = 8, 2, 3, 2
-    gates = rng.uniform(0.1, 0.9, (length, batch, slots))
-    gates[rng.random(gates.shape) < 0.5] = 0.0
-    decay = rng.uniform(0.3, 0.9, (slots, width))
-    writes = rng.normal(size=(length, batch, slots, width))
-    h0 = rng.normal(size=(batch, slots, width))
-    fn = lambda g, a, w, h: raven.routed_scan(g, a, w, h, mode=mode,
-                                              chunk_size=4)
-    self.assertEqual(fn(gates, decay, writes, h0).dtype, np.float64)
-    # Then reverse-mode gradients match central differences.
-    jtu.check_grads(fn, (gates, decay, writes, h0), order=1, modes=["rev"],
-                    **tol.GRAD_F64)
 
   @parameterized.parameters(*MODES)
   def test_layer_gradient_matches_finite_differences(self, mode):
