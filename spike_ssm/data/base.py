@@ -425,6 +425,11 @@ _REGISTRY: Mapping[str, tuple[str, str]] = {
     "selective_copy": ("spike_ssm.data.synthetic", "build_selective_copy"),
     "induction_heads": ("spike_ssm.data.synthetic", "build_induction_heads"),
     "adding": ("spike_ssm.data.synthetic", "build_adding"),
+    "mnist1d": ("spike_ssm.data.mnist1d", "build_mnist1d"),
+    "smnist": ("spike_ssm.data.seq_image", "build_smnist"),
+    "psmnist": ("spike_ssm.data.seq_image", "build_psmnist"),
+    "scifar": ("spike_ssm.data.seq_image", "build_scifar"),
+    "shd": ("spike_ssm.data.shd", "build_shd"),
 }
 TASK_NAMES = tuple(_REGISTRY)
 _COMMON_ARGS = ("root", "cache_dir", "seed")
