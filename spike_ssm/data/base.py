@@ -457,7 +457,9 @@ def get_task(name: str, *, root: str | os.PathLike | None = None,
   Tasks: listops (generated, or the official TSVs under `root`), text,
   retrieval, image, pathfinder, pathx (official LRA files under `root`),
   digits (scikit-learn's bundled digits), mqar, selective_copy,
-  induction_heads, adding (generated). `task_options(name)` lists each
+  induction_heads, adding, mnist1d (generated), smnist, psmnist, scifar
+  (MNIST / CIFAR-10 files under `root`), shd (SHD HDF5 files under
+  `root`). `task_options(name)` lists each
   task's options and defaults; each builder's docstring explains them.
 
   Args:
