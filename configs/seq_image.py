@@ -43,7 +43,9 @@ SpikingSSM: shenshuaijie/SDN @ 709640e53796a1546f2636cd6c4e1a1193e81418,
   takes that file's values (6 layers, d_model 512, LayerNorm, post-norm,
   bidirectional, learnable per-channel threshold, dt in [0.001, 0.1], 200
   epochs as 180000 steps after 18000 warmup steps, lr 0.01, weight decay
-  0.01, batch 50) on the 3 colour channels (ours). The soma is SpikingSSM's
+  0.01, batch 50) on the 3 colour channels (ours); its `trainable_B:
+  false` has no counterpart here (B trains) and the run seed is ours
+  (0, not their 1111 / 2222). The soma is SpikingSSM's
   (tau 0.125, threshold 1, triangular surrogate, SDN training, exact LIF
   evaluation; configs/spiking_ssm_lra.py). Reported accuracies for these
   tasks: not in the paper text available to us (arXiv:2408.14909); none
