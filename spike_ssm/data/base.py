@@ -425,6 +425,11 @@ _REGISTRY: Mapping[str, tuple[str, str]] = {
     "selective_copy": ("spike_ssm.data.synthetic", "build_selective_copy"),
     "induction_heads": ("spike_ssm.data.synthetic", "build_induction_heads"),
     "adding": ("spike_ssm.data.synthetic", "build_adding"),
+    "mnist1d": ("spike_ssm.data.mnist1d", "build_mnist1d"),
+    "smnist": ("spike_ssm.data.seq_image", "build_smnist"),
+    "psmnist": ("spike_ssm.data.seq_image", "build_psmnist"),
+    "scifar": ("spike_ssm.data.seq_image", "build_scifar"),
+    "shd": ("spike_ssm.data.shd", "build_shd"),
 }
 TASK_NAMES = tuple(_REGISTRY)
 _COMMON_ARGS = ("root", "cache_dir", "seed")
@@ -452,7 +457,9 @@ def get_task(name: str, *, root: str | os.PathLike | None = None,
   Tasks: listops (generated, or the official TSVs under `root`), text,
   retrieval, image, pathfinder, pathx (official LRA files under `root`),
   digits (scikit-learn's bundled digits), mqar, selective_copy,
-  induction_heads, adding (generated). `task_options(name)` lists each
+  induction_heads, adding, mnist1d (generated), smnist, psmnist, scifar
+  (MNIST / CIFAR-10 files under `root`), shd (SHD HDF5 files under
+  `root`). `task_options(name)` lists each
   task's options and defaults; each builder's docstring explains them.
 
   Args:

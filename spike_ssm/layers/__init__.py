@@ -3,6 +3,8 @@
   TransformerLayer  pre-LN attention + feed-forward block (baseline)
   LSTMLayer         hk.LSTM unrolled over the sequence (baseline)
   GRULayer          hk.GRU unrolled over the sequence (baseline)
+  Dense             position-wise linear, no mixing over time (feed-forward
+                    LIF baseline with a backbone neuron)
   QuantLinear       hk.Linear with int8 / BitNet-ternary fake-quantised weights
                     (optionally int8 inputs) and straight-through gradients
   linear            hk.Linear or QuantLinear by a `quantize` option
@@ -18,9 +20,11 @@ from spike_ssm.layers.quant import check_quantize
 from spike_ssm.layers.quant import linear
 from spike_ssm.layers.quant import QUANT_MODES
 from spike_ssm.layers.quant import QUANTIZE_OPTIONS
+from spike_ssm.layers.pointwise import Dense
 from spike_ssm.layers.quant import QuantLinear
 
 __all__ = [
+    "Dense",
     "GRULayer",
     "GRULayerState",
     "LSTMLayer",

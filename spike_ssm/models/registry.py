@@ -134,6 +134,9 @@ register_layer(LayerEntry("lstm", "spike_ssm.layers.baselines:LSTMLayer",
                           ssm_core=False))
 register_layer(LayerEntry("gru", "spike_ssm.layers.baselines:GRULayer",
                           ssm_core=False))
+# Position-wise linear (no mixing over time): the feed-forward LIF baseline.
+register_layer(LayerEntry("dense", "spike_ssm.layers.pointwise:Dense",
+                          ssm_core=False, streaming=False))
 # Seed layers: SSM cores with their own call signatures (not backbone layers).
 register_layer(LayerEntry("capibara", "spike_ssm.ssm.capibara:CapibaraJAXSSM",
                           layer=False))

@@ -16,8 +16,11 @@ from spike_ssm import config_lib
 from spike_ssm.training import writers
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+# Configs that read the user's own files; new_configs_test.py trains their
+# smoke variants on fixture files it writes.
+NEEDS_FILES = ("seq_image.py", "shd.py")
 CONFIGS = sorted(p.name for p in (ROOT / "configs").glob("*.py")
-                 if not p.name.startswith("_"))
+                 if not p.name.startswith("_") and p.name not in NEEDS_FILES)
 
 
 def load_config(name: str, arg: str | None = None):
