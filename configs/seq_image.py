@@ -61,8 +61,11 @@ S5: lindermanlab/S5 releases run scripts for LRA and Speech Commands only
   1, dropout 0.1, clipped eigenvalues, ssm_lr 1e-3, lr 4.5e-3 (lr_factor
   4.5), weight decay 0.07, batch 50, 250 epochs with one warmup epoch;
   bidirectional on sCIFAR as in that script, causal on (p)sMNIST (ours).
-  Reported by the S5 paper (Table 4, pixel-level 1-D image
-  classification): sMNIST 99.65%, psMNIST 98.67%, sCIFAR 90.10%.
+  Reported accuracies: the S5 paper's pixel-level table was not readable
+  here. A third-party leaderboard mirroring Papers with Code
+  (wizwand.com/paper/68fa6eab1e209131cea4143a, read 2026-12-03) lists
+  sMNIST 99.65% and sCIFAR 90.1% for S5; psMNIST could not be checked
+  against any source, so no figure is quoted for it.
 """
 
 from ml_collections import config_dict
