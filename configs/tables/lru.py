@@ -32,7 +32,8 @@ PAPER = {
 }
 
 COMMON = {
-    "code_version": "no author release; minimal-LRU is unofficial",  # README.md:3
+    # README.md:3
+    "code_version": "no author release; minimal-LRU is unofficial",
 }
 
 _NO_RELEASE = ("no LRA configuration from the LRU authors was found; the "
