@@ -14,6 +14,7 @@ layer), smoke.
 from ml_collections import config_dict
 
 from spike_ssm import config_lib
+from spike_ssm import zoo
 
 
 def get_config(arg: str | None = None) -> config_dict.ConfigDict:
@@ -21,7 +22,7 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
   config = config_lib.base_config()
   config.seed = 0
   config.data.task = "digits"
-  config.data.options = config_lib.task_options_config("digits")
+  config.data.options = zoo.task_options_config("digits")
   config.data.global_batch_size = 64
   config.model.update(layer=arg.layer, num_layers=2, width=64, norm="layer",
                       prenorm=True, glu="half_glu1", dropout=0.1,

@@ -67,6 +67,7 @@ class LIF(base.SpikingCore):
   """
 
   state_type = LIFState
+  neuron_params = frozenset({"beta"})
 
   def __init__(self,
                hidden_shape,
@@ -158,6 +159,7 @@ class LI(base.SpikingCore):
   """
 
   state_type = LIState
+  neuron_params = frozenset({"beta"})
 
   def __init__(self,
                hidden_shape,
@@ -210,6 +212,7 @@ class CuBaLIF(base.SpikingCore):
   """
 
   state_type = CuBaLIFState
+  neuron_params = frozenset({"alpha", "beta"})
 
   def __init__(self,
                hidden_shape,
@@ -289,6 +292,7 @@ class ALIF(base.SpikingCore):
   """
 
   state_type = ALIFState
+  neuron_params = frozenset({"beta"})
 
   def __init__(self,
                hidden_shape,

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from spike_ssm.neurons import base
+from spike_ssm.ops import checks
 from spike_ssm.ops import scans
 
 
@@ -52,6 +53,7 @@ class PSU_LIF(base.SpikingCore):  # pylint: disable=invalid-name
   """
 
   state_type = PSULIFState
+  neuron_params = frozenset({"beta"})
 
   def __init__(self,
                hidden_shape,
@@ -67,7 +69,7 @@ class PSU_LIF(base.SpikingCore):  # pylint: disable=invalid-name
     self.beta = base.check_decay("beta", beta, self.hidden_shape)
     self.learn_beta = bool(learn_beta)
     self._set_firing(threshold, surrogate, slope)
-    self.scan_mode = base.check_scan_mode(scan_mode)
+    self.scan_mode = checks.check_scan_mode("PSU_LIF", scan_mode)
 
   def _beta(self):
     return base.decay_factor("beta", self.beta, self.learn_beta,
