@@ -115,8 +115,8 @@ def _read_options(fn: Callable[..., Any], skip: tuple[str, ...] = ()
 
 
 def _check_names(what: str, options: Mapping[str, Option],
-                 values: Mapping[str, Any]) -> None:
-  """Unknown keywords and missing required ones.
+                 values: Mapping[str, Any], *, complete: bool = True) -> None:
+  """Unknown keywords and (when `complete`) missing required ones.
 
   Values are checked by the code they configure (its constructor or
   builder), in one place.
@@ -128,7 +128,7 @@ def _check_names(what: str, options: Mapping[str, Option],
         f"{sorted(options)}.")
   missing = sorted(k for k, o in options.items()
                    if o.default is Option.REQUIRED and k not in values)
-  if missing:
+  if complete and missing:
     raise ValueError(f"{what} needs the option(s) {missing}.")
 
 
@@ -264,8 +264,7 @@ def layer_options_config(name: str, **values) -> config_dict.ConfigDict:
   not a string there.
   """
   options = layer_options(name)
-  _check_names(f"layer {name!r}", options,
-                 {k: v for k, v in values.items() if v is not None})
+  _check_names(f"layer {name!r}", options, values, complete=False)
   return _options_config(f"layer {name!r}", options, values)
 
 

@@ -6,6 +6,7 @@ depends on the input at step t. The leak / fire / reset arithmetic is
 parameters and chain those functions.
 """
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -70,14 +71,15 @@ class LIF(base.SpikingCore):
   neuron_params = frozenset({"beta"})
 
   def __init__(self,
-               hidden_shape,
-               beta=0.9,
+               hidden_shape: int | tuple[int, ...],
+               beta: float | jax.typing.ArrayLike = 0.9,
                *,
                learn_beta: bool = False,
                threshold: float = 1.0,
                reset: str = "subtract",
                detach_reset: bool = False,
-               surrogate="fast_sigmoid",
+               surrogate: str | Callable[[jax.Array], jax.Array] = (
+                   "fast_sigmoid"),
                slope: float | None = None,
                name: str | None = None):
     super().__init__(hidden_shape, name=name)

@@ -1,5 +1,6 @@
 """PSU_LIF: the reset-free LIF that can score a whole sequence in parallel."""
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -56,12 +57,13 @@ class PSU_LIF(base.SpikingCore):  # pylint: disable=invalid-name
   neuron_params = frozenset({"beta"})
 
   def __init__(self,
-               hidden_shape,
-               beta=0.9,
+               hidden_shape: int | tuple[int, ...],
+               beta: float | jax.typing.ArrayLike = 0.9,
                *,
                learn_beta: bool = False,
                threshold: float = 1.0,
-               surrogate="fast_sigmoid",
+               surrogate: str | Callable[[jax.Array], jax.Array] = (
+                   "fast_sigmoid"),
                slope: float | None = None,
                scan_mode: str = "auto",
                name: str | None = None):

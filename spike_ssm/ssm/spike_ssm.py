@@ -223,8 +223,8 @@ class SpikeSSM(base.SequenceLayer):
   start at zero. Each mask has exactly `round(sparsity_level * n)` zeros
   (capped to keep one connection) at positions drawn from the init RNG, so
   the same init key gives the same masks. Masks enter only through
-  `lax.stop_gradient` and receive zero gradient; the training system labels
-  every `*_mask` parameter frozen (no update, no weight decay).
+  `lax.stop_gradient` and receive zero gradient, and the class declares
+  them `frozen_params`, so the optimiser never updates them.
 
   Dtypes: the compute dtype is `result_type(x, w_in)` (the policy's compute
   dtype under mixed precision); spikes and outputs use it, while the

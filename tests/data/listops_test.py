@@ -220,7 +220,7 @@ class OfficialFilesTest(parameterized.TestCase):
   def test_loads_the_release_layout_and_strips_parentheses(self):
     # Given the three TSVs in listops-1000/ under root.
     root, rows = self.official_root()
-    # When loaded through the registry.
+    # When loaded through the zoo.
     task = zoo.get_task("listops", root=str(root))
     # Then ids are the bracket tokens only, and labels match the evaluator.
     self.assertEqual(task.spec.seq_len, 2000)

@@ -709,7 +709,7 @@ class MakeRecallBatchTest(parameterized.TestCase):
 
 
 # ----------------------------------------------------------------------------
-# Bad inputs, dtypes, goldens, registry.
+# Bad inputs, dtypes, goldens, the zoo.
 # ----------------------------------------------------------------------------
 
 
