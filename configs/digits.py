@@ -7,7 +7,7 @@ r"""S5 on scikit-learn's 8x8 digits as length-64 pixel sequences.
 A quick, fully offline sanity task (1797 images bundled with scikit-learn):
 a small bidirectional S5 reaches ~97-99% test accuracy in well under a
 minute on 2 CPU cores (benchmarks/RESULTS.md has the measured figure).
-Arguments: layer=<registered layer>, spiking (LIF neurons after each
+Arguments: layer=<a zoo layer>, spiking (LIF neurons after each
 layer), smoke.
 """
 

@@ -78,7 +78,7 @@ def make_config(layer: str, arg: str | None,
   """A spiking S4D-family layer on an LRA task (see the module docstring).
 
   Args:
-    layer: the registered layer, "spiking_ssm" or "loongspike".
+    layer: the zoo layer, "spiking_ssm" or "loongspike".
     arg: the config argument: task=<LRA_TASKS>, demo, smoke.
     **layer_kwargs: extra layer arguments (LoongSpike's terms).
 

@@ -6,7 +6,7 @@ r"""Any backbone layer on a synthetic memory / recall task, sized for a CPU.
   python -m experiments.launch --config=configs/synthetic.py:task=adding,smoke
 
 Arguments (comma separated after the colon): task=selective_copy|mqar|
-induction_heads|adding (spike_ssm/data/synthetic.py), layer=<a registered
+induction_heads|adding (spike_ssm/data/synthetic.py), layer=<a zoo
 backbone layer> (default s5), smoke (tiny shapes, 2 steps; tests).
 
 Every value is our choice: small tasks that a 2 x 64 model learns (or fails

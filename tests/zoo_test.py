@@ -74,7 +74,7 @@ class LayerTableTest(parameterized.TestCase):
 
   def test_tables_are_read_only(self):
     with self.assertRaises(TypeError):
-      zoo.LAYERS["s6"] = zoo.LAYERS["s5"]  # pytype: disable=unsupported-operands
+      zoo.LAYERS["s6"] = zoo.LAYERS["s5"]
 
   def test_options_carry_the_signatures_types_and_defaults(self):
     s5 = zoo.layer_options("s5")
@@ -93,8 +93,9 @@ class LayerTableTest(parameterized.TestCase):
                               loong)
     # The zoo's own defaults: spiking layers record their rate.
     self.assertTrue(loong["record_rate"].default)
-    self.assertFalse(
-        zoo._read_options(ssm.SpikingSSM)["record_rate"].default)  # pylint: disable=protected-access
+    # pylint: disable-next=protected-access
+    class_options = zoo._read_options(ssm.SpikingSSM)
+    self.assertFalse(class_options["record_rate"].default)
 
   @parameterized.parameters(*sorted(SMALL_OPTIONS))
   def test_every_option_is_typed(self, name):

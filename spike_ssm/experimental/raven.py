@@ -465,7 +465,8 @@ class _SlotMemoryBase(hk.Module):
   def _trace(self, u: jax.Array, time_major: bool):
     """Input (time-major, compute dtype) and all slot states `(T, B, M, d)`."""
     owner = self.module_name
-    checks.check_array(owner, "u", u, 3, "(T, B, D)" if time_major else "(B, T, D)")
+    checks.check_array(owner, "u", u, 3,
+                       "(T, B, D)" if time_major else "(B, T, D)")
     dtype = ssm_base.compute_dtype(u.dtype)
     x = u.astype(dtype)
     if not time_major:

@@ -8,9 +8,11 @@
   conv            causal depthwise convolution and its streaming step
   surrogate       exact-forward spikes with surrogate gradients
   quant           int8 / ternary fake quantisation with straight-through
-  complex_pairs   complex <-> real-pair storage
+  complex_pairs   complex <-> real-pair storage, complex projections
+  checks          argument checks for the public edges of layers / neurons
 """
 
+from spike_ssm.ops import checks
 from spike_ssm.ops import complex_pairs
 from spike_ssm.ops import conv
 from spike_ssm.ops import discretization

@@ -23,9 +23,10 @@ undeclared parameters by shape. The groups (`make_optimizer`):
   frozen    never updated.
   default   AdamW at `lr` with `weight_decay`: every other parameter.
 
-A new grouping (S5's "BandCdecay", a fixed-rate SSM group, ...) is a new
-table and a new group, not a new rule: e.g. `role_groups()` with
-`"output": "ssm"` moves every declared readout into the SSM group. Both
+A new grouping (S5's "BandCdecay", a fixed-rate or frozen SSM group, ...)
+is a new table and, if needed, a new group, not a new rule: `role_groups()`
+with `"output": "ssm"` moves every declared readout into the SSM group, and
+`make_optimizer(..., transforms=)` takes groups beyond `LABELS`. Both
 learning rates follow linear warmup then cosine decay; gradients are clipped
 by global norm first when `grad_clip` is set.
 """
@@ -169,37 +170,54 @@ def schedule(peak: float, total_steps: int, warmup_steps: int,
       end_value=peak * end_ratio)
 
 
-def make_optimizer(optim_config: Mapping[str, Any], total_steps: int,
-                   labels: Mapping[str, Any]) -> optax.GradientTransformation:
-  """Builds the grouped optimiser from `config.optim` (module docstring).
+def group_transforms(optim_config: Mapping[str, Any], total_steps: int
+                     ) -> dict[str, optax.GradientTransformation]:
+  """The transformation of each group of `LABELS` (module docstring).
 
   Args:
     optim_config: `lr`, `ssm_lr`, `weight_decay`, `warmup_steps`,
-      `end_lr_ratio`, `b1`, `b2`, `grad_clip`.
+      `end_lr_ratio`, `b1`, `b2`.
     total_steps: schedule length.
-    labels: `label_params`'s tree for the parameters to optimise.
-
-  Raises:
-    ValueError: labels that are not group names of `LABELS`.
   """
-  bad = sorted({str(l) for l in jax.tree.leaves(labels)} - set(LABELS))
-  if bad:
-    raise ValueError(f"make_optimizer: `labels` must hold group names "
-                     f"{LABELS} (from label_params), got {bad}.")
   c = optim_config
   lr = schedule(c["lr"], total_steps, c["warmup_steps"], c["end_lr_ratio"])
   ssm_lr = schedule(c["ssm_lr"], total_steps, c["warmup_steps"],
                     c["end_lr_ratio"])
   adam = dict(b1=c["b1"], b2=c["b2"])
-  groups = {
+  return {
       "ssm": optax.adam(ssm_lr, **adam),
       "no_decay": optax.adamw(lr, weight_decay=0.0, **adam),
       "frozen": optax.set_to_zero(),
       "default": optax.adamw(lr, weight_decay=c["weight_decay"], **adam),
   }
-  tx = optax.multi_transform(groups, labels)
-  if c.get("grad_clip") is not None:
-    tx = optax.chain(optax.clip_by_global_norm(c["grad_clip"]), tx)
+
+
+def make_optimizer(optim_config: Mapping[str, Any], total_steps: int,
+                   labels: Mapping[str, Any], *,
+                   transforms: Mapping[str, optax.GradientTransformation]
+                   | None = None) -> optax.GradientTransformation:
+  """Builds the grouped optimiser from `config.optim` (module docstring).
+
+  Args:
+    optim_config: as `group_transforms`, plus `grad_clip` (None: none).
+    total_steps: schedule length.
+    labels: `label_params`'s tree for the parameters to optimise.
+    transforms: group -> transformation (default: `group_transforms`); a
+      grouping with more groups passes its own, with a matching `groups`
+      table to `label_params`.
+
+  Raises:
+    ValueError: labels naming a group that has no transformation.
+  """
+  if transforms is None:
+    transforms = group_transforms(optim_config, total_steps)
+  bad = sorted({str(l) for l in jax.tree.leaves(labels)} - set(transforms))
+  if bad:
+    raise ValueError(f"make_optimizer: `labels` must hold group names "
+                     f"{tuple(transforms)} (from label_params), got {bad}.")
+  tx = optax.multi_transform(dict(transforms), labels)
+  if optim_config.get("grad_clip") is not None:
+    tx = optax.chain(optax.clip_by_global_norm(optim_config["grad_clip"]), tx)
   return tx
 
 

@@ -12,6 +12,8 @@ from absl.testing import parameterized
 import haiku as hk
 import jax
 import jax.numpy as jnp
+import numpy as np
+import optax
 
 from spike_ssm import experimental
 from spike_ssm import neurons
@@ -151,6 +153,27 @@ class DeclarationTest(parameterized.TestCase):
     labels = flatten(labels_of(backbone_model("s5"), _X, groups=groups))
     self.assertEqual(labels["sequence_backbone/block_0/s5/c"], S)
     self.assertEqual(labels["sequence_backbone/block_0/glu/out2/w"], W)
+
+  def test_a_new_group_takes_its_own_transformation(self):
+    # S5's "BandCdecay": B keeps the SSM rate but gets weight decay.
+    params = {"m/s5": {"b": jnp.ones((2, 2, 2)), "lambda_re": jnp.ones(2)}}
+    owners = {"m/s5": {"b": ssm.S5, "lambda_re": ssm.S5}}
+    labels = optim.label_params(
+        params, owners, groups=dict(optim.role_groups(), input="ssm_decay"))
+    cfg = dict(lr=0.1, ssm_lr=0.01, weight_decay=0.5, warmup_steps=0,
+               end_lr_ratio=1.0, b1=0.9, b2=0.999, grad_clip=None)
+    with self.assertRaisesRegex(ValueError, "'ssm_decay'"):
+      optim.make_optimizer(cfg, 10, labels)
+    transforms = dict(optim.group_transforms(cfg, 10),
+                      ssm_decay=optax.adamw(0.01, weight_decay=0.5))
+    tx = optim.make_optimizer(cfg, 10, labels, transforms=transforms)
+    grads = jax.tree.map(jnp.ones_like, params)
+    updates, _ = tx.update(grads, tx.init(params), params)
+    # First Adam step: -lr (sign of the gradient), AdamW adds -lr * wd * p.
+    np.testing.assert_allclose(updates["m/s5"]["b"], -0.01 - 0.01 * 0.5,
+                               rtol=1e-4)
+    np.testing.assert_allclose(updates["m/s5"]["lambda_re"], -0.01,
+                               rtol=1e-4)
 
   def test_a_name_in_two_roles_is_refused(self):
     class Confused:
