@@ -6,7 +6,7 @@ r"""Associative-recall accuracy of RavenRSM against S5 at a matched state size.
 Every model is the same `models.SequenceModel` (linear encoder, `--layers`
 prenorm residual blocks of LayerNorm -> sequence layer -> half-GLU, the output
 at the last (query) position, linear head over the values), built through the
-layer registry ("raven" / "s5"), so only the sequence layer differs. Training
+zoo ("raven" / "s5"), so only the sequence layer differs. Training
 data are fresh `experimental.make_recall_batch` batches every step (no
 repeats); accuracy is measured on one held-out batch of `--eval_size`
 sequences from another key. One optimiser for all (Adam at `--lr` on every
@@ -36,6 +36,7 @@ import numpy as np
 import optax
 
 from spike_ssm.experimental import raven
+from spike_ssm import zoo
 from spike_ssm.models import backbone
 
 
@@ -77,8 +78,8 @@ def build(model: str, args, n_values: int):
     net = backbone.SequenceModel(
         num_classes=n_values, input_kind="continuous", target_kind="class",
         pooling="last",
-        backbone=dict(layer=MODELS[model], num_layers=args.layers,
-                      width=args.width, layer_kwargs=kwargs, norm="layer",
+        backbone=dict(layer=zoo.layer_factory(MODELS[model], **kwargs),
+                      num_layers=args.layers, width=args.width, norm="layer",
                       prenorm=True, glu="half_glu1", dropout=0.0))
     return net({"inputs": u}, is_training=True)
 

@@ -78,7 +78,11 @@ def throughput(config_arg: str | None, steps: int) -> dict:
     batch = sharding.global_batch(_random_batch(spec, batch_size, rng), mesh)
     params, state = jax.jit(lambda r, b: model.init(r, b, is_training=True))(
         jax.random.PRNGKey(0), batch)
-    tx = optim.make_optimizer(config.optim, 10_000, params)
+    _, owners = optim.param_owners(model.init, jax.random.PRNGKey(0), batch,
+                                   is_training=True)
+    labels = optim.label_params(
+        params, owners, ssm_b_in_ssm_group=config.optim.ssm_b_in_ssm_group)
+    tx = optim.make_optimizer(config.optim, 10_000, labels)
     ts = step_lib.TrainState(
         step=jnp.zeros((), jnp.int32), params=params, state=state,
         opt_state=tx.init(params),

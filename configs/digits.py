@@ -7,13 +7,14 @@ r"""S5 on scikit-learn's 8x8 digits as length-64 pixel sequences.
 A quick, fully offline sanity task (1797 images bundled with scikit-learn):
 a small bidirectional S5 reaches ~97-99% test accuracy in well under a
 minute on 2 CPU cores (benchmarks/RESULTS.md has the measured figure).
-Arguments: layer=<registered layer>, spiking (LIF neurons after each
+Arguments: layer=<a zoo layer>, spiking (LIF neurons after each
 layer), smoke.
 """
 
 from ml_collections import config_dict
 
 from spike_ssm import config_lib
+from spike_ssm import zoo
 
 
 def get_config(arg: str | None = None) -> config_dict.ConfigDict:
@@ -21,7 +22,7 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
   config = config_lib.base_config()
   config.seed = 0
   config.data.task = "digits"
-  config.data.options = config_lib.task_options_config("digits")
+  config.data.options = zoo.task_options_config("digits")
   config.data.global_batch_size = 64
   config.model.update(layer=arg.layer, num_layers=2, width=64, norm="layer",
                       prenorm=True, glu="half_glu1", dropout=0.1,

@@ -24,8 +24,13 @@ Override any of it on the command line, e.g.
 from ml_collections import config_dict
 
 from spike_ssm import config_lib
+from spike_ssm import zoo
 
 
 def get_config(arg: str | None = None) -> config_dict.ConfigDict:
   """GRU on an LRA task. Args: task=..., demo, smoke (see module doc)."""
-  return config_lib.recurrent_lra_config("gru", arg)
+  parsed = config_lib.parse_lra_arg(arg)
+  return config_lib.recurrent_lra_config(
+      "gru", parsed, task_options=zoo.task_options_config(parsed.task),
+      layer_kwargs=zoo.layer_options_config("gru", hidden_size=None,
+                                            bidirectional=True))

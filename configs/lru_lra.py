@@ -31,6 +31,7 @@ import math
 from ml_collections import config_dict
 
 from spike_ssm import config_lib
+from spike_ssm import zoo
 
 _SLOW_PHASE = math.pi / 10
 
@@ -68,7 +69,8 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
   """LRU on an LRA task. Args: task=..., demo, smoke (see module doc)."""
   arg = config_lib.parse_lra_arg(arg)
   h = _LRU[arg.task]
-  config = config_lib.lra_table_config(arg, "lru", h)
+  config = config_lib.lra_table_config(
+      arg, "lru", h, task_options=zoo.task_options_config(arg.task))
   config.model.layer_kwargs = config_dict.ConfigDict(dict(
       state_size=h["state_size"], r_min=h["r_min"], r_max=h["r_max"],
       max_phase=h["max_phase"], scan_mode="auto"))

@@ -30,6 +30,7 @@ choice:
 from ml_collections import config_dict
 
 from spike_ssm import config_lib
+from spike_ssm import zoo
 
 
 def _row(num_layers, width, batch, epochs, lr=1e-3, dropout=0.0):
@@ -54,8 +55,9 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
   """Mamba on an LRA task. Args: task=..., demo, smoke (see module doc)."""
   arg = config_lib.parse_lra_arg(arg)
   h = _MAMBA[arg.task]
-  config = config_lib.lra_table_config(arg, "mamba", h,
-                                       pooling="masked_mean")
+  config = config_lib.lra_table_config(
+      arg, "mamba", h, pooling="masked_mean",
+      task_options=zoo.task_options_config(arg.task))
   config.model.layer_kwargs = config_dict.ConfigDict(dict(
       state_size=16, expand=2, conv_size=4, dt_rank="auto", dt_min=0.001,
       dt_max=0.1, scan_mode="auto"))

@@ -37,7 +37,7 @@ the only change, sized to train in minutes on 2 CPU cores:
 from ml_collections import config_dict
 
 from spike_ssm import config_lib
-from spike_ssm.models import registry
+from spike_ssm import zoo
 
 _HIPPO_DT = dict(dt_min=0.01, dt_max=0.5)
 _SPIKING = dict(state_size=32, init="lin", bidirectional=True, dropout=0.1,
@@ -83,9 +83,9 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
       registered after this table was written (it needs its sizes here).
   """
   arg = config_lib.parse_arg(arg, layer="s5", seed=0, smoke=False)
-  if arg.layer not in registry.layer_names():
+  if arg.layer not in zoo.layer_names():
     raise ValueError(f"layer must be a registered backbone layer, one of "
-                     f"{list(registry.layer_names())}, got {arg.layer!r}.")
+                     f"{list(zoo.layer_names())}, got {arg.layer!r}.")
   if arg.layer not in LAYERS:
     raise ValueError(f"layer {arg.layer!r} is registered but has no MNIST-1D "
                      f"settings in configs/mnist1d.py; add it to LAYERS.")
@@ -93,7 +93,7 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
   config = config_lib.base_config()
   config.seed = arg.seed
   config.data.task = "mnist1d"
-  config.data.options = config_lib.task_options_config("mnist1d")
+  config.data.options = zoo.task_options_config("mnist1d")
   config.data.global_batch_size = 64
   config.model.update(layer=arg.layer, num_layers=2, width=64, norm=norm,
                       prenorm=True, glu=glu, dropout=dropout, pooling="mean",

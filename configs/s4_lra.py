@@ -34,6 +34,7 @@ Differences from the paper, by necessity or choice:
 from ml_collections import config_dict
 
 from spike_ssm import config_lib
+from spike_ssm import zoo
 
 
 def _row(num_layers, width, norm, prenorm, dropout, lr, batch, epochs,
@@ -62,7 +63,8 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
   """S4 on an LRA task. Args: task=..., demo, smoke (see module doc)."""
   arg = config_lib.parse_lra_arg(arg)
   h = _S4[arg.task]
-  config = config_lib.lra_table_config(arg, "s4", h)
+  config = config_lib.lra_table_config(
+      arg, "s4", h, task_options=zoo.task_options_config(arg.task))
   config.model.layer_kwargs = config_dict.ConfigDict(dict(
       state_size=h["state_size"], measure="legs", rank=1,
       dt_min=h["dt_min"], dt_max=h["dt_max"], bidirectional=True))

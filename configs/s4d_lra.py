@@ -28,6 +28,7 @@ official split sizes (`config_lib.LRA_TRAIN_SIZES`).
 from ml_collections import config_dict
 
 from spike_ssm import config_lib
+from spike_ssm import zoo
 
 
 def _row(num_layers, width, norm, prenorm, dropout, lr, batch, epochs,
@@ -56,7 +57,8 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
   """S4D on an LRA task. Args: task=..., demo, smoke (see module doc)."""
   arg = config_lib.parse_lra_arg(arg)
   h = _S4D[arg.task]
-  config = config_lib.lra_table_config(arg, "s4d", h)
+  config = config_lib.lra_table_config(
+      arg, "s4d", h, task_options=zoo.task_options_config(arg.task))
   config.model.layer_kwargs = config_dict.ConfigDict(dict(
       state_size=h["state_size"], init="legs", discretization="zoh",
       dt_min=h["dt_min"], dt_max=h["dt_max"], bidirectional=True))

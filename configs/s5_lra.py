@@ -23,6 +23,7 @@ generator (LRA's rules), so the job runs offline.
 from ml_collections import config_dict
 
 from spike_ssm import config_lib
+from spike_ssm import zoo
 
 # S5's scripts: task -> hyperparameters (warmups in epochs become steps with
 # config_lib.LRA_TRAIN_SIZES).
@@ -69,7 +70,7 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
   config.seed = 0
   config.data.task = arg.task
   config.data.global_batch_size = h["batch"]
-  config.data.options = config_lib.task_options_config(arg.task)
+  config.data.options = zoo.task_options_config(arg.task)
   config.model.update(
       layer="s5", num_layers=h["num_layers"], width=h["width"], norm="batch",
       prenorm=True, glu=h["glu"], dropout=h["dropout"], pooling="mean")

@@ -71,6 +71,7 @@ S5: lindermanlab/S5 releases run scripts for LRA and Speech Commands only
 from ml_collections import config_dict
 
 from spike_ssm import config_lib
+from spike_ssm import zoo
 
 MODELS = ("s5", "s4d", "spiking_ssm")
 TASKS = ("smnist", "psmnist", "scifar")
@@ -121,7 +122,7 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
   config = config_lib.base_config()
   config.seed = 0
   config.data.task = arg.task
-  config.data.options = config_lib.task_options_config(arg.task)
+  config.data.options = zoo.task_options_config(arg.task)
   if arg.task == "psmnist":
     config.data.options.permutation = "bitreversal"
   steps_per_epoch = TRAIN_SIZES[arg.task]

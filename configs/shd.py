@@ -35,6 +35,7 @@ paper nor its release trains on SHD):
 from ml_collections import config_dict
 
 from spike_ssm import config_lib
+from spike_ssm import zoo
 
 MODELS = ("lif", "spiking_ssm")
 # Examples in shd_train.h5 (8156) after the 10% validation carve.
@@ -53,7 +54,7 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
   config = config_lib.base_config()
   config.seed = 0
   config.data.task = "shd"
-  config.data.options = config_lib.task_options_config("shd")
+  config.data.options = zoo.task_options_config("shd")
   config.data.global_batch_size = 64
   if arg.model == "lif":
     config.model.update(layer="dense", num_layers=2, width=128, norm="layer",

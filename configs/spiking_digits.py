@@ -22,6 +22,7 @@ soma), smoke.
 from ml_collections import config_dict
 
 from spike_ssm import config_lib
+from spike_ssm import zoo
 
 LAYERS = ("spiking_ssm", "loongspike")
 
@@ -35,7 +36,7 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
   config = config_lib.base_config()
   config.seed = 0
   config.data.task = "digits"
-  config.data.options = config_lib.task_options_config("digits")
+  config.data.options = zoo.task_options_config("digits")
   config.data.global_batch_size = 64
   config.model.update(layer=arg.layer, num_layers=2, width=64, norm="layer",
                       prenorm=True, glu="none", dropout=0.0, pooling="mean")

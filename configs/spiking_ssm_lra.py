@@ -44,6 +44,7 @@ arbitrary), pixels as continuous inputs.
 from ml_collections import config_dict
 
 from spike_ssm import config_lib
+from spike_ssm import zoo
 
 # S4D's LRA settings: task -> hyperparameters.
 _S4D = {
@@ -77,7 +78,7 @@ def make_config(layer: str, arg: str | None,
   """A spiking S4D-family layer on an LRA task (see the module docstring).
 
   Args:
-    layer: the registered layer, "spiking_ssm" or "loongspike".
+    layer: the zoo layer, "spiking_ssm" or "loongspike".
     arg: the config argument: task=<LRA_TASKS>, demo, smoke.
     **layer_kwargs: extra layer arguments (LoongSpike's terms).
 
@@ -93,7 +94,7 @@ def make_config(layer: str, arg: str | None,
   config.seed = 0
   config.data.task = arg.task
   config.data.global_batch_size = h["batch"]
-  config.data.options = config_lib.task_options_config(arg.task)
+  config.data.options = zoo.task_options_config(arg.task)
   config.model.update(
       layer=layer, num_layers=h["num_layers"], width=h["width"],
       norm=h["norm"], prenorm=h["prenorm"], glu="none", dropout=0.0,

@@ -6,7 +6,7 @@ r"""Any backbone layer on a synthetic memory / recall task, sized for a CPU.
   python -m experiments.launch --config=configs/synthetic.py:task=adding,smoke
 
 Arguments (comma separated after the colon): task=selective_copy|mqar|
-induction_heads|adding (spike_ssm/data/synthetic.py), layer=<a registered
+induction_heads|adding (spike_ssm/data/synthetic.py), layer=<a zoo
 backbone layer> (default s5), smoke (tiny shapes, 2 steps; tests).
 
 Every value is our choice: small tasks that a 2 x 64 model learns (or fails
@@ -31,7 +31,7 @@ to, for the reasons the task was designed for) in minutes on 2 CPU cores.
 from ml_collections import config_dict
 
 from spike_ssm import config_lib
-from spike_ssm.models import registry
+from spike_ssm import zoo
 
 TASKS = ("selective_copy", "mqar", "induction_heads", "adding")
 
@@ -86,16 +86,16 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
                              smoke=False)
   if arg.task not in TASKS:
     raise ValueError(f"task must be one of {TASKS}, got {arg.task!r}.")
-  if arg.layer not in registry.layer_names():
+  if arg.layer not in zoo.layer_names():
     raise ValueError(f"layer must be a registered backbone layer, one of "
-                     f"{list(registry.layer_names())}, got {arg.layer!r}.")
+                     f"{list(zoo.layer_names())}, got {arg.layer!r}.")
   kwargs, glu, norm, positions = _LAYERS.get(
       arg.layer, ({}, "half_glu1", "layer", "none"))
   config = config_lib.base_config()
   config.seed = 0
   config.data.task = arg.task
   config.data.global_batch_size = 32
-  config.data.options = config_lib.task_options_config(arg.task)
+  config.data.options = zoo.task_options_config(arg.task)
   config.data.options.update(**_SPLITS, **_DATA[arg.task])
   config.model.update(
       layer=arg.layer, num_layers=2, width=64, norm=norm, prenorm=True,

@@ -40,6 +40,7 @@ How they map onto this codebase:
 from ml_collections import config_dict
 
 from spike_ssm import config_lib
+from spike_ssm import zoo
 
 # LRA's Transformer configs: task -> hyperparameters. `steps` or `epochs`;
 # `lr` is the constant c of the schedule `kind`.
@@ -94,7 +95,7 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
   config.seed = 0
   config.data.task = arg.task
   config.data.global_batch_size = h["batch"]
-  config.data.options = config_lib.task_options_config(arg.task)
+  config.data.options = zoo.task_options_config(arg.task)
   if arg.task in _PIXEL_TASKS:
     config.data.options.tokenize = True
   config.model.update(

@@ -22,6 +22,7 @@ import numpy as np
 
 from spike_ssm import config_lib
 from spike_ssm import data as data_lib
+from spike_ssm import zoo
 from spike_ssm.models import backbone as backbone_lib
 from spike_ssm.training import checkpoint as ckpt_lib
 from spike_ssm.training import optim
@@ -40,9 +41,10 @@ def build_model(config: ml_collections.ConfigDict,
   """The Haiku model for `config.model` on a task with `spec`."""
   m = config.model
   backbone_kwargs = dict(
-      layer=m.layer, num_layers=m.num_layers, width=m.width,
-      layer_kwargs=m.layer_kwargs.to_dict(), norm=m.norm, prenorm=m.prenorm,
-      glu=m.glu, dropout=m.dropout, neuron=m.neuron.to_dict())
+      layer=zoo.layer_factory(m.layer, **m.layer_kwargs.to_dict()),
+      num_layers=m.num_layers, width=m.width, norm=m.norm, prenorm=m.prenorm,
+      glu=m.glu, dropout=m.dropout,
+      neuron=zoo.neuron_factory(**m.neuron.to_dict()))
 
   def forward(batch, is_training):
     model = backbone_lib.SequenceModel(
@@ -122,7 +124,7 @@ def _run(config, workdir: pathlib.Path,
   sharding.check_batch_size(eval_batch_size, mesh)
 
   # ------------------------------------------------------------------- data
-  task = data_lib.get_task(
+  task = zoo.get_task(
       config.data.task, root=config.data.root,
       cache_dir=config.data.cache_dir, seed=config.seed,
       **config.data.options.to_dict())
@@ -145,12 +147,12 @@ def _run(config, workdir: pathlib.Path,
                   jax.process_count()), mesh)
   rng = jax.random.PRNGKey(config.seed)
   init_rng, train_rng = jax.random.split(rng)
-  abstract_vars = jax.eval_shape(
-      lambda r, b: model.init(r, b, is_training=True), init_rng, example)
-  optimizer = optim.make_optimizer(config.optim, total_steps,
-                                   abstract_vars[0])
+  abstract_vars, owners = optim.param_owners(model.init, init_rng, example,
+                                             is_training=True)
   labels = optim.label_params(
-      abstract_vars[0], ssm_b_in_ssm_group=config.optim.ssm_b_in_ssm_group)
+      abstract_vars[0], owners,
+      ssm_b_in_ssm_group=config.optim.ssm_b_in_ssm_group)
+  optimizer = optim.make_optimizer(config.optim, total_steps, labels)
 
   def init_state(r, b) -> step_lib.TrainState:
     params, state = model.init(r, b, is_training=True)

@@ -210,35 +210,6 @@ def finalize(config: config_dict.ConfigDict) -> config_dict.ConfigDict:
   return config
 
 
-def _option_type(name: str) -> type:
-  if any(s in name for s in ("prob", "fraction", "noise", "scale")):
-    return float
-  if any(s in name for s in ("tokenize", "use_", "as_")):
-    return bool
-  if any(s in name for s in ("num_", "min_", "max_", "len", "size", "seed",
-                             "vocab", "pairs", "keys", "values", "tokens",
-                             "count", "depth", "args", "classes")):
-    return int
-  return str
-
-
-def task_options_config(task: str) -> config_dict.ConfigDict:
-  """Every option of data task `task`, with its default, as a ConfigDict.
-
-  Options whose default is None become typed placeholders, so a locked
-  config still accepts `--config.data.options.num_train=1000` while a
-  misspelled option fails.
-  """
-  from spike_ssm import data  # pylint: disable=g-import-not-at-top
-  options = config_dict.ConfigDict()
-  for name, default in data.task_options(task).items():
-    if default is None:
-      options[name] = config_dict.placeholder(_option_type(name))
-    else:
-      options[name] = default
-  return options
-
-
 # ----------------------------------------------------------------------------
 # Long Range Arena: what every configs/*_lra.py shares.
 # ----------------------------------------------------------------------------
@@ -324,31 +295,33 @@ _RNN_BUDGET = {"listops": dict(batch=32, steps=5_000),
                "pathx": dict(batch=64, epochs=200)}
 
 
-def recurrent_lra_config(layer: str, arg: str | None) -> config_dict.ConfigDict:
+def recurrent_lra_config(
+    layer: str, arg: Arg, *, task_options: config_dict.ConfigDict,
+    layer_kwargs: config_dict.ConfigDict) -> config_dict.ConfigDict:
   """An LSTM / GRU baseline on an LRA task (see `_RNN_BUDGET`'s comment).
 
   Args:
-    layer: the registered recurrent layer, "lstm" or "gru".
-    arg: the config argument: task=<LRA_TASKS>, demo, smoke.
+    layer: the zoo's recurrent layer, "lstm" or "gru".
+    arg: the parsed LRA argument (`parse_lra_arg`).
+    task_options: `zoo.task_options_config(arg.task)`.
+    layer_kwargs: the layer's options (`zoo.layer_options_config`).
 
   Returns:
     The finalized (validated, locked) config.
   """
   if layer not in ("lstm", "gru"):
     raise ValueError(f"layer must be 'lstm' or 'gru', got {layer!r}.")
-  arg = parse_lra_arg(arg)
   budget = _RNN_BUDGET[arg.task]
   config = base_config()
   config.seed = 0
   config.data.task = arg.task
   config.data.global_batch_size = budget["batch"]
-  config.data.options = task_options_config(arg.task)
+  config.data.options = task_options
   config.model.update(
       layer=layer, num_layers=4, width=128, norm="layer", prenorm=True,
       glu="half_glu1", dropout=0.0 if arg.task == "listops" else 0.1,
       pooling="masked_mean", positions="none")
-  config.model.layer_kwargs = config_dict.ConfigDict(dict(
-      hidden_size=config_dict.placeholder(int), bidirectional=True))
+  config.model.layer_kwargs = layer_kwargs
   steps_per_epoch = LRA_TRAIN_SIZES[arg.task] // budget["batch"]
   if "steps" in budget:
     total = budget["steps"]
@@ -378,7 +351,9 @@ LRA_TABLE_KEYS = ("num_layers", "width", "norm", "prenorm", "glu", "dropout",
 
 def lra_table_config(arg: Arg, layer: str,
                      row: Mapping[str, Any],
-                     pooling: str = "mean") -> config_dict.ConfigDict:
+                     pooling: str = "mean", *,
+                     task_options: config_dict.ConfigDict
+                     ) -> config_dict.ConfigDict:
   """An unlocked LRA config from one row of a per-task hyperparameter table.
 
   Sets data (task, batch, task options), the backbone block (depth, width,
@@ -390,9 +365,10 @@ def lra_table_config(arg: Arg, layer: str,
 
   Args:
     arg: the parsed LRA argument (`parse_lra_arg`).
-    layer: the registered sequence layer.
+    layer: the zoo's sequence layer.
     row: the task's hyperparameters, with every key of `LRA_TABLE_KEYS`.
     pooling: the backbone's pooling.
+    task_options: `zoo.task_options_config(arg.task)`.
 
   Raises:
     ValueError: a row missing keys of `LRA_TABLE_KEYS`.
@@ -404,7 +380,7 @@ def lra_table_config(arg: Arg, layer: str,
   config.seed = 0
   config.data.task = arg.task
   config.data.global_batch_size = row["batch"]
-  config.data.options = task_options_config(arg.task)
+  config.data.options = task_options
   config.model.update(
       layer=layer, num_layers=row["num_layers"], width=row["width"],
       norm=row["norm"], prenorm=row["prenorm"], glu=row["glu"],

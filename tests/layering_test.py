@@ -1,8 +1,14 @@
-"""Imports run one way (DESIGN.md): a package knows only the rooms below it.
+"""Imports run one way (DESIGN.md): a room knows only the rooms below it.
 
-ops <- neurons <- ssm <- layers / models <- training; data stands alone;
-experimental and nir sit above the cores. Imports inside functions are
-allowed only where listed in LAZY_UPWARD, each with its reason.
+  ops <- neurons <- ssm <- layers <- models <- training
+  data stands apart (NumPy only); experimental (which also reads data) and
+  nir sit on the cores;
+  zoo sits on top and knows every room; nothing in spike_ssm imports zoo.
+
+A room is a subpackage (`spike_ssm/ssm/`) or a top-level module
+(`spike_ssm/zoo.py`). There is no whitelist: an import of a room above,
+at module level or inside a function, fails; so does an import of another
+room's private module (`spike_ssm.ssm._x` from outside `ssm/`).
 """
 
 import ast
@@ -13,60 +19,87 @@ from absl.testing import parameterized
 
 PKG = pathlib.Path(__file__).resolve().parents[1] / "spike_ssm"
 
-# Which spike_ssm subpackages each one may import at module level.
+_CORES = {"ops", "neurons", "ssm", "layers"}
+# Which rooms each room may import.
 ALLOWED = {
     "ops": {"ops"},
     "neurons": {"ops", "neurons"},
     "ssm": {"ops", "neurons", "ssm"},
-    "layers": {"ops", "neurons", "ssm", "layers"},
-    "models": {"ops", "neurons", "ssm", "layers", "models"},
+    "layers": _CORES,
+    "models": _CORES | {"models"},
     "data": {"data"},
-    "training": {"ops", "neurons", "ssm", "layers", "models", "data",
-                 "training"},
+    "training": _CORES | {"models", "data", "training"},
     # data stands apart (NumPy only), so reading it runs nothing back up.
     "experimental": {"ops", "neurons", "ssm", "data", "experimental"},
+    "nir": _CORES | {"nir"},
+    "config_lib": {"config_lib"},
+    "zoo": _CORES | {"models", "data", "training", "experimental", "nir",
+                     "config_lib", "zoo"},
+    # The package facade re-exports a few rooms; it is below the zoo.
+    "__init__": {"ops", "neurons", "ssm", "data"},
 }
 
-# Function-level upward imports, file -> the package it reaches for.
-LAZY_UPWARD = {
-    # A ChunkedSSM built from registry names needs the registry, which
-    # names layers of every kind; module objects need nothing from above.
-    ("ssm/chunked.py", "models"),
-}
+
+def _room(path: pathlib.Path) -> str:
+  first = path.relative_to(PKG).parts[0]
+  return first[:-3] if first.endswith(".py") else first
 
 
 def _imports(path: pathlib.Path):
-  """(subpackage, is_top_level) for every `spike_ssm.<sub>` import."""
+  """`(room, module, line)` for every `spike_ssm.*` import in `path`."""
   tree = ast.parse(path.read_text())
-  top = {id(node) for node in tree.body}
   for node in ast.walk(tree):
-    names = []
+    modules = []
     if isinstance(node, ast.ImportFrom) and node.module:
       if node.module == "spike_ssm":
-        names = [a.name for a in node.names]
+        modules = [f"spike_ssm.{a.name}" for a in node.names]
       elif node.module.startswith("spike_ssm."):
-        names = [node.module.split(".")[1]]
+        modules = [f"{node.module}.{a.name}" for a in node.names]
     elif isinstance(node, ast.Import):
-      names = [a.name.split(".")[1] for a in node.names
-               if a.name.startswith("spike_ssm.")]
-    for name in names:
-      yield name, id(node) in top
+      modules = [a.name for a in node.names
+                 if a.name.startswith("spike_ssm.")]
+    for module in modules:
+      yield module.split(".")[1], module, node.lineno
+
+
+def _files():
+  return sorted(PKG.rglob("*.py"))
 
 
 class LayeringTest(parameterized.TestCase):
 
-  @parameterized.parameters(*sorted(ALLOWED))
-  def test_package_imports_only_rooms_below(self, package):
-    allowed = ALLOWED[package]
-    for path in sorted((PKG / package).rglob("*.py")):
-      rel = str(path.relative_to(PKG))
-      for name, top_level in _imports(path):
-        if name in allowed or name not in ALLOWED:
-          continue  # Modules such as config_lib / nir are not rooms.
-        self.assertFalse(top_level,
-                         f"{rel} imports spike_ssm.{name} at module level")
-        self.assertIn((rel, name), LAZY_UPWARD,
-                      f"{rel} imports spike_ssm.{name} inside a function")
+  def test_every_room_has_a_place(self):
+    rooms = {_room(p) for p in _files()}
+    self.assertEmpty(rooms - set(ALLOWED),
+                     "add new rooms to ALLOWED, in their place")
+
+  def test_rooms_import_only_rooms_below(self):
+    for path in _files():
+      room = _room(path)
+      rel = path.relative_to(PKG)
+      for target, module, line in _imports(path):
+        self.assertIn(target, ALLOWED[room],
+                      f"{rel}:{line} imports {module}: `{room}` may import "
+                      f"only {sorted(ALLOWED[room])}")
+
+  def test_nothing_imports_the_zoo(self):
+    for path in _files():
+      if _room(path) == "zoo":
+        continue
+      for target, module, line in _imports(path):
+        self.assertNotEqual(target, "zoo",
+                            f"{path.relative_to(PKG)}:{line} imports {module}")
+
+  def test_no_private_module_of_another_room(self):
+    for path in _files():
+      room = _room(path)
+      for target, module, line in _imports(path):
+        private = any(part.startswith("_") and not part.startswith("__")
+                      for part in module.split(".")[2:])
+        self.assertFalse(
+            private and target != room,
+            f"{path.relative_to(PKG)}:{line} imports {module}, a private "
+            f"module of `{target}`")
 
 
 if __name__ == "__main__":

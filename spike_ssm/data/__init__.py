@@ -1,7 +1,9 @@
 """Tasks and host-local input pipelines, in NumPy (no JAX, no Haiku).
 
-`get_task(name, ...)` returns a `Task` (a `TaskSpec` and train / validation
-/ test `Split`s); `TrainIterator` and `eval_batches` turn a split into
+Each task has a builder (`listops.build_listops`, `lra.build_text`,
+`synthetic.build_mqar`, ...) returning a `Task` (a `TaskSpec` and train /
+validation / test `Split`s); `spike_ssm.zoo.get_task(name, ...)` finds
+builders by name. `TrainIterator` and `eval_batches` turn a split into
 batches, dicts of NumPy arrays (see `spike_ssm.data.base`).
 """
 
@@ -9,23 +11,22 @@ from spike_ssm.data import base
 from spike_ssm.data import digits
 from spike_ssm.data import listops
 from spike_ssm.data import lra
+from spike_ssm.data import mnist1d
 from spike_ssm.data import pipeline
+from spike_ssm.data import seq_image
+from spike_ssm.data import shd
 from spike_ssm.data import synthetic
 from spike_ssm.data.base import Batch
 from spike_ssm.data.base import example_batch
-from spike_ssm.data.base import get_task
 from spike_ssm.data.base import Split
 from spike_ssm.data.base import Task
-from spike_ssm.data.base import TASK_NAMES
-from spike_ssm.data.base import task_options
 from spike_ssm.data.base import TaskSpec
 from spike_ssm.data.pipeline import eval_batches
 from spike_ssm.data.pipeline import num_eval_batches
 from spike_ssm.data.pipeline import TrainIterator
 
 __all__ = [
-    "Batch", "Split", "TASK_NAMES", "Task", "TaskSpec", "TrainIterator",
-    "base", "digits", "eval_batches", "example_batch", "get_task",
-    "listops", "lra", "num_eval_batches", "pipeline", "synthetic",
-    "task_options",
+    "Batch", "Split", "Task", "TaskSpec", "TrainIterator", "base", "digits",
+    "eval_batches", "example_batch", "listops", "lra", "mnist1d",
+    "num_eval_batches", "pipeline", "seq_image", "shd", "synthetic",
 ]

@@ -1,4 +1,4 @@
-"""Core data types: task specs, splits, tasks and the task registry.
+"""Core data types: task specs, splits and tasks.
 
 Everything here is host-side NumPy; nothing imports JAX. A `Task` holds three
 `Split`s of whole-dataset arrays; `spike_ssm.data.pipeline` turns a split into
@@ -15,14 +15,13 @@ batches, which are plain dicts of NumPy arrays:
 """
 
 import dataclasses
-import importlib
-import inspect
 import os
-from typing import Any, Mapping
 
 import numpy as np
 
 Batch = dict[str, np.ndarray]
+# Where a task's files live (task builders' `root` and `cache_dir`).
+Path = str | os.PathLike
 
 KINDS = ("tokens", "continuous")
 TARGET_KINDS = ("class", "sequence", "regression")
@@ -406,91 +405,3 @@ def example_batch(spec: TaskSpec, batch_size: int) -> Batch:
     batch["lengths2"] = batch["lengths"].copy()
   batch["weights"] = np.ones((b,), np.float32)
   return batch
-
-
-# ----------------------------------------------------------------------------
-# Registry. Builders are imported lazily so that loading one task never
-# imports another task's optional dependency (scikit-learn, Pillow).
-# ----------------------------------------------------------------------------
-
-_REGISTRY: Mapping[str, tuple[str, str]] = {
-    "listops": ("spike_ssm.data.listops", "build_listops"),
-    "text": ("spike_ssm.data.lra", "build_text"),
-    "retrieval": ("spike_ssm.data.lra", "build_retrieval"),
-    "image": ("spike_ssm.data.lra", "build_image"),
-    "pathfinder": ("spike_ssm.data.lra", "build_pathfinder"),
-    "pathx": ("spike_ssm.data.lra", "build_pathx"),
-    "digits": ("spike_ssm.data.digits", "build_digits"),
-    "mqar": ("spike_ssm.data.synthetic", "build_mqar"),
-    "selective_copy": ("spike_ssm.data.synthetic", "build_selective_copy"),
-    "induction_heads": ("spike_ssm.data.synthetic", "build_induction_heads"),
-    "adding": ("spike_ssm.data.synthetic", "build_adding"),
-    "mnist1d": ("spike_ssm.data.mnist1d", "build_mnist1d"),
-    "smnist": ("spike_ssm.data.seq_image", "build_smnist"),
-    "psmnist": ("spike_ssm.data.seq_image", "build_psmnist"),
-    "scifar": ("spike_ssm.data.seq_image", "build_scifar"),
-    "shd": ("spike_ssm.data.shd", "build_shd"),
-}
-TASK_NAMES = tuple(_REGISTRY)
-_COMMON_ARGS = ("root", "cache_dir", "seed")
-
-
-def _builder(name: str):
-  if not isinstance(name, str) or name not in _REGISTRY:
-    raise ValueError(f"Unknown task name={name!r}; expected one of "
-                     f"{list(TASK_NAMES)}.")
-  module_name, fn_name = _REGISTRY[name]
-  return getattr(importlib.import_module(module_name), fn_name)
-
-
-def task_options(name: str) -> dict[str, Any]:
-  """The options `get_task(name, ...)` accepts, with their defaults."""
-  params = inspect.signature(_builder(name)).parameters
-  return {k: p.default for k, p in params.items() if k not in _COMMON_ARGS}
-
-
-def get_task(name: str, *, root: str | os.PathLike | None = None,
-             cache_dir: str | os.PathLike | None = None, seed: int = 0,
-             **options) -> Task:
-  """Builds (generates or loads) the task called `name`.
-
-  Tasks: listops (generated, or the official TSVs under `root`), text,
-  retrieval, image, pathfinder, pathx (official LRA files under `root`),
-  digits (scikit-learn's bundled digits), mqar, selective_copy,
-  induction_heads, adding, mnist1d (generated), smnist, psmnist, scifar
-  (MNIST / CIFAR-10 files under `root`), shd (SHD HDF5 files under
-  `root`). `task_options(name)` lists each
-  task's options and defaults; each builder's docstring explains them.
-
-  Args:
-    name: one of `TASK_NAMES`.
-    root: directory with the official files (LRA tasks); None for generated
-      tasks. With root=None, listops is generated and the other LRA tasks
-      raise an error naming the files they expect.
-    cache_dir: where generated / decoded arrays are cached; default
-      `$SPIKE_SSM_CACHE` or `~/.cache/spike_ssm`.
-    seed: seed of generated tasks (listops generator, synthetic tasks). File
-      splits carved by the loaders use a separate `split_seed` option so that
-      runs with different seeds share their evaluation sets.
-    **options: task-specific options (sizes, lengths, ...).
-
-  Returns:
-    The Task.
-
-  Raises:
-    ValueError: unknown name or option (the message lists the valid ones),
-      missing or malformed files, bad option values.
-  """
-  builder = _builder(name)
-  valid = task_options(name)
-  unknown = sorted(set(options) - set(valid))
-  if unknown:
-    raise ValueError(f"Unknown option(s) {unknown} for task {name!r}; valid "
-                     f"options are {sorted(valid)}.")
-  if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-    raise TypeError(f"seed must be an int, got {_describe(seed)}.")
-  if seed < 0:
-    raise ValueError(f"seed must be >= 0, got {seed}.")
-  if root is not None and not isinstance(root, (str, os.PathLike)):
-    raise TypeError(f"root must be a path or None, got {_describe(root)}.")
-  return builder(root=root, cache_dir=cache_dir, seed=int(seed), **options)

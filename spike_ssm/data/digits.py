@@ -53,8 +53,10 @@ def stratified_order(labels: np.ndarray, seed: int) -> np.ndarray:
   return by_class[np.lexsort((sorted_labels, key))]
 
 
-def build_digits(*, root=None, cache_dir=None, seed=0, val_size=180,
-                 test_size=180, split_seed=0) -> base.Task:
+def build_digits(*, root: base.Path | None = None,
+                 cache_dir: base.Path | None = None, seed: int = 0,
+                 val_size: int = 180, test_size: int = 180,
+                 split_seed: int = 0) -> base.Task:
   """Digits: continuous (N, 64, 1) in [0, 1], 10 classes.
 
   Args:

@@ -405,10 +405,15 @@ def load_official(root: str | os.PathLike, *, seq_len: int = 2000
                    test=test)
 
 
-def build_listops(*, root=None, cache_dir=None, seed=0, num_train=None,
-                  num_valid=None, num_test=None, min_length=None,
-                  max_length=None, max_depth=None, max_args=None,
-                  operator_prob=None, seq_len=None) -> base.Task:
+def build_listops(*, root: base.Path | None = None,
+                  cache_dir: base.Path | None = None, seed: int = 0,
+                  num_train: int | None = None, num_valid: int | None = None,
+                  num_test: int | None = None,
+                  min_length: int | None = None,
+                  max_length: int | None = None,
+                  max_depth: int | None = None, max_args: int | None = None,
+                  operator_prob: float | None = None,
+                  seq_len: int | None = None) -> base.Task:
   """ListOps: generated (root=None) or the official LRA TSVs under `root`.
 
   Generation options default to LRA's: num_train=96000, num_valid=2000,

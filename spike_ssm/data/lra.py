@@ -377,32 +377,39 @@ def load_pathfinder(root, *, resolution: int = 32,
 # ----------------------------------------------------------------------------
 
 
-def build_text(*, root=None, cache_dir=None, seed=0, seq_len=4096,
-               val_fraction=0.0, split_seed=0) -> base.Task:
+def build_text(*, root: base.Path | None = None,
+               cache_dir: base.Path | None = None, seed: int = 0,
+               seq_len: int = 4096, val_fraction: float = 0.0,
+               split_seed: int = 0) -> base.Task:
   """LRA Text; `seed` is unused (no randomness but the optional carve)."""
   del cache_dir, seed
   return load_text(root, seq_len=seq_len, val_fraction=val_fraction,
                    split_seed=split_seed)
 
 
-def build_retrieval(*, root=None, cache_dir=None, seed=0,
-                    seq_len=4000) -> base.Task:
+def build_retrieval(*, root: base.Path | None = None,
+                    cache_dir: base.Path | None = None, seed: int = 0,
+                    seq_len: int = 4000) -> base.Task:
   """LRA Retrieval (AAN)."""
   del cache_dir, seed
   return load_retrieval(root, seq_len=seq_len)
 
 
-def build_image(*, root=None, cache_dir=None, seed=0, tokenize=False,
-                val_fraction=0.1) -> base.Task:
+def build_image(*, root: base.Path | None = None,
+                cache_dir: base.Path | None = None, seed: int = 0,
+                tokenize: bool = False,
+                val_fraction: float = 0.1) -> base.Task:
   """LRA Image (grey-scale CIFAR-10)."""
   del cache_dir, seed
   return load_image(root, tokenize=tokenize, val_fraction=val_fraction)
 
 
-def build_pathfinder(*, root=None, cache_dir=None, seed=0,
-                     difficulty="curv_contour_length_14", tokenize=False,
-                     val_fraction=0.1, test_fraction=0.1,
-                     split_seed=0) -> base.Task:
+def build_pathfinder(*, root: base.Path | None = None,
+                     cache_dir: base.Path | None = None, seed: int = 0,
+                     difficulty: str = "curv_contour_length_14",
+                     tokenize: bool = False, val_fraction: float = 0.1,
+                     test_fraction: float = 0.1,
+                     split_seed: int = 0) -> base.Task:
   """LRA Pathfinder: 32x32, 1024 steps."""
   del seed
   return load_pathfinder(root, resolution=32, difficulty=difficulty,
@@ -411,10 +418,12 @@ def build_pathfinder(*, root=None, cache_dir=None, seed=0,
                          cache_dir=cache_dir, name="pathfinder")
 
 
-def build_pathx(*, root=None, cache_dir=None, seed=0,
-                difficulty="curv_contour_length_14", tokenize=False,
-                val_fraction=0.1, test_fraction=0.1,
-                split_seed=0) -> base.Task:
+def build_pathx(*, root: base.Path | None = None,
+                cache_dir: base.Path | None = None, seed: int = 0,
+                difficulty: str = "curv_contour_length_14",
+                tokenize: bool = False, val_fraction: float = 0.1,
+                test_fraction: float = 0.1,
+                split_seed: int = 0) -> base.Task:
   """LRA Path-X: Pathfinder at 128x128, 16384 steps."""
   del seed
   return load_pathfinder(root, resolution=128, difficulty=difficulty,

@@ -171,10 +171,13 @@ def make_mqar(rng, n, *, seq_len, vocab_size, num_kv_pairs, power_a=0.01,
   return inputs, targets, mask
 
 
-def build_mqar(*, root=None, cache_dir=None, seed=0, num_train=100_000,
-               num_valid=3_000, num_test=3_000, seq_len=256,
-               vocab_size=8192, num_kv_pairs=16, power_a=0.01,
-               random_non_queries=True) -> base.Task:
+def build_mqar(*, root: base.Path | None = None,
+               cache_dir: base.Path | None = None, seed: int = 0,
+               num_train: int = 100_000, num_valid: int = 3_000,
+               num_test: int = 3_000, seq_len: int = 256,
+               vocab_size: int = 8192, num_kv_pairs: int = 16,
+               power_a: float = 0.01,
+               random_non_queries: bool = True) -> base.Task:
   """MQAR (Zoology defaults: vocab 8192, power_a 0.01, 100k/3k examples).
 
   Requires 2 * num_kv_pairs (context) + 2 * num_kv_pairs (queries) <=
@@ -238,10 +241,12 @@ def make_selective_copy(rng, n, *, seq_len, num_tokens, num_symbols):
   return inputs, targets, mask
 
 
-def build_selective_copy(*, root=None, cache_dir=None, seed=0,
-                         num_train=20_000, num_valid=1_000, num_test=1_000,
-                         seq_len=4096, num_tokens=16,
-                         num_symbols=16) -> base.Task:
+def build_selective_copy(*, root: base.Path | None = None,
+                         cache_dir: base.Path | None = None, seed: int = 0,
+                         num_train: int = 20_000, num_valid: int = 1_000,
+                         num_test: int = 1_000, seq_len: int = 4096,
+                         num_tokens: int = 16,
+                         num_symbols: int = 16) -> base.Task:
   """Selective copying (Mamba: 16 tokens, 16 symbols, length 4096).
 
   vocab_size = num_symbols + 3 (pad 0, blank 1, marker 2).
@@ -291,9 +296,11 @@ def make_induction_heads(rng, n, *, seq_len, num_symbols):
   return inputs, targets, mask
 
 
-def build_induction_heads(*, root=None, cache_dir=None, seed=0,
-                          num_train=20_000, num_valid=1_000, num_test=1_000,
-                          seq_len=256, num_symbols=16) -> base.Task:
+def build_induction_heads(*, root: base.Path | None = None,
+                          cache_dir: base.Path | None = None, seed: int = 0,
+                          num_train: int = 20_000, num_valid: int = 1_000,
+                          num_test: int = 1_000, seq_len: int = 256,
+                          num_symbols: int = 16) -> base.Task:
   """Induction heads; vocab_size = num_symbols + 2 (pad 0, trigger 1)."""
   del cache_dir
   _no_root("induction_heads", root)
@@ -336,9 +343,10 @@ def make_adding(rng, n, *, seq_len):
   return np.stack([values, markers], axis=-1), targets
 
 
-def build_adding(*, root=None, cache_dir=None, seed=0, num_train=50_000,
-                 num_valid=5_000, num_test=5_000,
-                 seq_len=200) -> base.Task:
+def build_adding(*, root: base.Path | None = None,
+                 cache_dir: base.Path | None = None, seed: int = 0,
+                 num_train: int = 50_000, num_valid: int = 5_000,
+                 num_test: int = 5_000, seq_len: int = 200) -> base.Task:
   """The adding problem; regression (1 output), input_dim 2."""
   del cache_dir
   _no_root("adding", root)

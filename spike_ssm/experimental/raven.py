@@ -23,13 +23,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from spike_ssm.neurons import base as neuron_base
 from spike_ssm.data import synthetic
+from spike_ssm.neurons import base as neuron_base
+from spike_ssm.ops import checks
 from spike_ssm.ops import routed_scan
 from spike_ssm.ops import surrogate as surrogate_lib
-from spike_ssm.ssm import _diagonal
+from spike_ssm.ssm import base as ssm_base
 
-SCAN_MODES = _diagonal.SCAN_MODES
+SCAN_MODES = checks.SCAN_MODES
 
 
 # ----------------------------------------------------------------------------
@@ -75,11 +76,6 @@ def _check_state(owner: str, field: str, value, expected) -> None:
         f"num_slots, slot_dim), got {tuple(getattr(value, 'shape', ()))}.")
 
 
-def _compute_dtype(dtype) -> jnp.dtype:
-  """The real dtype slot memories compute in: at least float32."""
-  return jnp.promote_types(dtype, jnp.float32)
-
-
 def _logit(p: float) -> float:
   return math.log(p) - math.log1p(-p)
 
@@ -123,8 +119,7 @@ class SlotRouter(hk.Module):
         [1, M].
     """
     super().__init__(name=name)
-    self.num_slots = _diagonal.check_int("SlotRouter", "num_slots",
-                                         num_slots, 1)
+    self.num_slots = checks.check_int("SlotRouter", "num_slots", num_slots, 1)
     self.hard_top_k = _check_top_k("SlotRouter", hard_top_k, self.num_slots)
 
   def logits(self, u: jax.Array) -> jax.Array:
@@ -187,12 +182,12 @@ class _SlotMemoryBase(hk.Module):
                scan_mode, chunk_size, name):
     super().__init__(name=name)
     owner = type(self).__name__
-    self.num_slots = _diagonal.check_int(owner, "num_slots", num_slots, 1)
+    self.num_slots = checks.check_int(owner, "num_slots", num_slots, 1)
     self.slot_dim = (None if slot_dim is None else
-                     _diagonal.check_int(owner, "slot_dim", slot_dim, 1))
+                     checks.check_int(owner, "slot_dim", slot_dim, 1))
     self.hard_top_k = _check_top_k(owner, hard_top_k, self.num_slots)
     self._decay_init = _check_open_unit(owner, decay_arg, decay_init)
-    _diagonal.check_scan_mode(owner, scan_mode, chunk_size)
+    checks.check_scan_mode(owner, scan_mode, chunk_size)
     self.scan_mode = scan_mode
     self.chunk_size = chunk_size
     # The same router type for both memories (not a copy): one definition of
@@ -245,9 +240,9 @@ class _SlotMemoryBase(hk.Module):
   def _trace(self, u: jax.Array, time_major: bool):
     """Input (time-major, compute dtype) and all slot states `(T, B, M, d)`."""
     owner = self.module_name
-    _diagonal.check_input(owner, "u", u, 3,
-                          "(T, B, D)" if time_major else "(B, T, D)")
-    dtype = _compute_dtype(u.dtype)
+    checks.check_array(owner, "u", u, 3,
+                       "(T, B, D)" if time_major else "(B, T, D)")
+    dtype = ssm_base.compute_dtype(u.dtype)
     x = u.astype(dtype)
     if not time_major:
       x = x.swapaxes(0, 1)  # [T, B, D]: the scan runs over axis 0.
@@ -262,8 +257,8 @@ class _SlotMemoryBase(hk.Module):
   def _advance(self, u_t: jax.Array, prev: jax.Array):
     """Input in compute dtype and the next slot state, both batch-major."""
     owner = self.module_name
-    _diagonal.check_input(owner, "u_t", u_t, 2, "(B, D)")
-    dtype = _compute_dtype(u_t.dtype)
+    checks.check_array(owner, "u_t", u_t, 2, "(B, D)")
+    dtype = ssm_base.compute_dtype(u_t.dtype)
     x = u_t.astype(dtype)
     decay, w_u = self._core_params(x.shape[-1], dtype)
     gates = self.router(x)  # [B, M]
@@ -271,10 +266,11 @@ class _SlotMemoryBase(hk.Module):
     return x, routed_scan.routed_step(gates, decay, writes,
                                       prev.astype(dtype))
 
-  def _zeros(self, batch_size: int) -> jax.Array:
-    batch_size = _diagonal.check_int(self.module_name, "batch_size",
-                                     batch_size, 1)
+  def _zeros(self, batch_size: int, width: int | None = None) -> jax.Array:
+    batch_size = checks.check_int(self.module_name, "batch_size", batch_size, 1)
     d = self._stored_slot_dim()
+    if d is None and width is not None:
+      d = checks.check_int(self.module_name, "width", width, 1)
     if d is None:
       raise ValueError(
           f"{self.module_name}: `initial_state` needs the slot width, but "
@@ -292,7 +288,7 @@ class _SlotMemoryBase(hk.Module):
                    (u_t.shape[0], self.num_slots, d))
 
 
-class RavenRSM(_SlotMemoryBase):
+class RavenRSM(_SlotMemoryBase, ssm_base.SequenceLayer):
   """Routing-slot memory (Raven), diagonal form, `(B, T, D) -> (B, T, D)`.
 
   Per step, from the input `u_t` `(B, D)`:
@@ -325,6 +321,7 @@ class RavenRSM(_SlotMemoryBase):
   """
 
   _decay_name = "raw_decay"
+  dynamics_params = frozenset({"raw_decay"})
 
   def __init__(self,
                num_slots: int = 8,
@@ -394,14 +391,21 @@ class RavenRSM(_SlotMemoryBase):
       y = y.swapaxes(0, 1)  # [B, T, D]
     return y.astype(u.dtype)
 
-  def initial_state(self, batch_size: int) -> RavenRSMState:
+  def initial_state(self, batch_size: int,
+                    width: int | None = None) -> RavenRSMState:
     """Empty slots: `s` of shape `(batch_size, M, d)`, float32.
+
+    Args:
+      batch_size: B.
+      width: the input width D, which is the slot width d when
+        `slot_dim=None` and no parameters exist yet.
 
     Raises:
       ValueError: a non-positive batch size, or `slot_dim=None` before the
-        parameters exist (the slot width is the input width, not yet known).
+        parameters exist and without `width` (the slot width is the input
+        width, not yet known).
     """
-    return RavenRSMState(s=self._zeros(batch_size))
+    return RavenRSMState(s=self._zeros(batch_size, width))
 
   def step(self, u_t: jax.Array,
            state: RavenRSMState) -> tuple[jax.Array, RavenRSMState]:
@@ -459,6 +463,7 @@ class SpikingSlotMemory(_SlotMemoryBase):
   """
 
   _decay_name = "raw_beta"
+  neuron_params = frozenset({"raw_beta"})
 
   def __init__(self,
                num_slots: int = 8,
@@ -641,10 +646,10 @@ def make_recall_batch(key: jax.Array,
         f"{owner}: `key` must be a JAX PRNG key (jax.random.key or "
         f"PRNGKey), got {getattr(key, 'dtype', type(key).__name__)} of shape "
         f"{getattr(key, 'shape', None)}.")
-  batch = _diagonal.check_int(owner, "batch", batch, 1)
-  n_pairs = _diagonal.check_int(owner, "n_pairs", n_pairs, 1)
-  n_keys = _diagonal.check_int(owner, "n_keys", n_keys, 1)
-  n_values = _diagonal.check_int(owner, "n_values", n_values, 1)
+  batch = checks.check_int(owner, "batch", batch, 1)
+  n_pairs = checks.check_int(owner, "n_pairs", n_pairs, 1)
+  n_keys = checks.check_int(owner, "n_keys", n_keys, 1)
+  n_values = checks.check_int(owner, "n_values", n_values, 1)
   if n_keys < n_pairs:
     raise ValueError(
         f"{owner}: the {n_pairs} keys of a sequence must be distinct, so "

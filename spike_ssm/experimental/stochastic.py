@@ -67,6 +67,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from spike_ssm.neurons import base
+from spike_ssm.ops import checks
 from spike_ssm.ops import scans
 
 
@@ -208,7 +209,7 @@ def refractory_sigmoid_bernoulli(v: jax.Array,
         "refractory_sigmoid_bernoulli: `v` must have a leading time axis, "
         f"(T, ...); got shape {v.shape}.")
   k, threshold = _check_k(k), _check_real_threshold(threshold)
-  mode = base.check_scan_mode(scan_mode)
+  mode = checks.check_scan_mode("refractory_sigmoid_bernoulli", scan_mode)
   if prev_spike is None:
     prev_spike = jnp.zeros(v.shape[1:], jnp.float32)
   prev_spike = jnp.asarray(prev_spike)
@@ -286,7 +287,7 @@ class _StochasticNeuron(hk.Module):
     self.hidden_shape = base.as_hidden_shape(hidden_shape)
     self.threshold = _check_real_threshold(threshold)
     self.k = _check_k(k)
-    self.scan_mode = base.check_scan_mode(scan_mode)
+    self.scan_mode = checks.check_scan_mode(type(self).__name__, scan_mode)
 
   # Subclasses: the parameters, and the membrane update in both forms.
   @abc.abstractmethod
@@ -454,6 +455,7 @@ class SPSN(_StochasticNeuron):
   """
 
   state_type = StochasticLIFState
+  neuron_params = frozenset({"beta"})
 
   def __init__(self, hidden_shape, *, threshold: float = 1.0, k: float = 10.0,
                scan_mode: str = "auto", name: str | None = None):
@@ -493,6 +495,7 @@ class StochasticAssociativeLIF(_StochasticNeuron):
   """
 
   state_type = StochasticLIFState
+  neuron_params = frozenset({"beta"})
 
   def __init__(self, hidden_shape, *, threshold: float = 1.0,
                k: float = 100.0, scan_mode: str = "auto",
@@ -535,6 +538,7 @@ class StochasticAssociativeCuBaLIF(_StochasticNeuron):
   """
 
   state_type = StochasticCuBaLIFState
+  neuron_params = frozenset({"alpha", "beta"})
   refractory = True
 
   def __init__(self, hidden_shape, *, threshold: float = 1.0,

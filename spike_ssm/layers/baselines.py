@@ -1,8 +1,9 @@
 """Non-SSM baselines behind the sequence-layer interface: attention, LSTM, GRU.
 
 Each layer maps `(B, T, D) -> (B, T, D)` like the SSM layers, so the
-backbone (`spike_ssm.models.SequenceBackbone`) builds it by registry name
-and wraps it in the same norm / GLU / residual block.
+backbone (`spike_ssm.models.SequenceBackbone`) builds it from a zoo factory
+(`spike_ssm.zoo.layer_factory("lstm", ...)`) and wraps it in the same
+norm / GLU / residual block.
 
 Two class attributes tell the backbone which extra keywords a layer takes:
 

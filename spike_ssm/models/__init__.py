@@ -1,6 +1,5 @@
-"""Backbones, heads and the name -> layer registry."""
+"""Backbones, pooling and heads (layers come in as factories)."""
 
-from spike_ssm.models import registry
 from spike_ssm.models.backbone import GatedOutput
 from spike_ssm.models.backbone import pool
 from spike_ssm.models.backbone import PositionalEncoding

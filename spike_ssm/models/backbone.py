@@ -8,14 +8,17 @@
          padded positions are zeroed after every block
       -> pooling (mean / masked_mean / last) -> head
 
-Every block's sequence layer is chosen by name from `models.registry`. Padded
-positions (t >= length) are zeroed before and after every block and excluded
-from batch-norm statistics and from masked pooling, so for causal layers and
-for bidirectional layers alike the padding changes nothing. Layers whose
-class sets `accepts_mask = True` also get the `(B, T)` mask (attention uses
-it to ignore padded keys, a backward RNN to start at the last real token),
-and those with `accepts_is_training = True` get `is_training` for their own
-dropout.
+Every block's sequence layer comes from a layer factory (a callable of no
+arguments returning a module `(B, T, D) -> (B, T, D)`; `spike_ssm.zoo.
+layer_factory(name, **options)` builds one from a config's names), and the
+optional spiking stage from a neuron factory (`width -> SpikingCore`;
+`spike_ssm.zoo.neuron_factory`). Padded positions (t >= length) are zeroed
+before and after every block and excluded from batch-norm statistics and
+from masked pooling, so for causal layers and for bidirectional layers alike
+the padding changes nothing. Layers whose class sets `accepts_mask = True`
+also get the `(B, T)` mask (attention uses it to ignore padded keys, a
+backward RNN to start at the last real token), and those with
+`accepts_is_training = True` get `is_training` for their own dropout.
 
 Quantisation (`quantize` = "none" | "int8" | "ternary", config key
 `model.quantize`): the position-wise projections inside the model, i.e. the
@@ -29,7 +32,7 @@ eigenvalues, steps, B, C, D) are never quantised. Parameter names and shapes
 do not change with `quantize`.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import haiku as hk
@@ -38,13 +41,11 @@ import jax.numpy as jnp
 
 from spike_ssm import neurons
 from spike_ssm.layers import quant as quant_layers
-from spike_ssm.models import registry
 from spike_ssm.ops import attention
 
 NORMS = ("layer", "batch", "none")
 GLUS = ("none", "gelu", "full_glu", "half_glu1", "half_glu2")
 POOLINGS = ("mean", "masked_mean", "last", "none")
-NEURONS = ("none", "lif", "psu_lif")
 POSITIONS = ("none", "sinusoidal", "learned")
 
 
@@ -148,29 +149,40 @@ class GatedOutput(hk.Module):
     return _dropout(y, self.dropout, is_training)
 
 
-class SpikingStage(hk.Module):
-  """A spiking neuron applied position-wise over time after a layer."""
+LayerFactory = Callable[[], hk.Module]
+NeuronFactory = Callable[[int], neurons.SpikingCore]
 
-  def __init__(self, kind: str, width: int, kwargs: Mapping[str, Any],
+
+class SpikingStage(hk.Module):
+  """A spiking neuron applied position-wise over time after a layer.
+
+  The neuron runs its whole-sequence `parallel` form when it has one (the
+  reset-free neurons), else it is stepped with `neurons.run`.
+  """
+
+  def __init__(self, neuron: NeuronFactory, width: int,
                name: str | None = None):
     super().__init__(name=name)
-    if kind not in NEURONS:
-      raise ValueError(f"neuron kind must be one of {NEURONS}, got {kind!r}.")
-    self.kind = kind
+    self.neuron = neuron
     self.width = width
-    self.kwargs = dict(kwargs)
 
   def __call__(self, x: jax.Array, mask: jax.Array) -> jax.Array:
-    if self.kind == "lif":
-      spikes, _ = neurons.run(neurons.LIF(self.width, **self.kwargs), x)
-    else:
-      spikes, _ = neurons.PSU_LIF(self.width, **self.kwargs).parallel(x)
+    core = self.neuron(self.width)
+    parallel = getattr(core, "parallel", None)
+    spikes, _ = parallel(x) if parallel is not None else neurons.run(core, x)
     neurons.record_spike_rate(spikes, mask)
     return spikes
 
 
+def _check_factory(what: str, factory, example: str) -> None:
+  if not callable(factory) or isinstance(factory, hk.Module):
+    raise TypeError(
+        f"SequenceBackbone: `{what}` must be a factory ({example}), got "
+        f"{type(factory).__name__} {factory!r}.")
+
+
 class SequenceBackbone(hk.Module):
-  """N residual blocks around a registered sequence layer, `(B,T,D)->(B,T,D)`.
+  """N residual blocks around a sequence layer, `(B, T, D) -> (B, T, D)`.
 
   Each block is `x + GLU(neuron(layer(norm(x))))` (prenorm) or
   `norm(x + GLU(neuron(layer(x))))` (postnorm), with padded positions zeroed
@@ -179,20 +191,42 @@ class SequenceBackbone(hk.Module):
   """
 
   def __init__(self,
-               layer: str,
+               layer: LayerFactory,
                num_layers: int,
                width: int,
                *,
-               layer_kwargs: Mapping[str, Any] | None = None,
                norm: str = "layer",
                prenorm: bool = True,
                glu: str = "half_glu1",
                dropout: float = 0.0,
-               neuron: Mapping[str, Any] | None = None,
+               neuron: NeuronFactory | None = None,
                quantize: str = "none",
                name: str | None = None):
+    """Constructs the backbone.
+
+    Args:
+      layer: factory of one block's sequence layer, called once per block
+        (e.g. `spike_ssm.zoo.layer_factory("s5", state_size=64)`).
+      num_layers: the number of blocks N.
+      width: the model width D.
+      norm: "layer", "batch" or "none".
+      prenorm: normalise before the layer (else after the residual).
+      glu: the output stage, one of `GLUS`.
+      dropout: dropout rate of the output stage.
+      neuron: None, or a factory `width -> SpikingCore` of the spiking stage
+        after the layer (e.g. `spike_ssm.zoo.neuron_factory("lif")`).
+      quantize: "none", "int8" or "ternary" (module docstring).
+      name: module name.
+
+    Raises:
+      ValueError: an unknown norm, GLU or quantize mode, or a size < 1.
+      TypeError: a layer or neuron that is not a factory.
+    """
     super().__init__(name=name)
-    registry.get_entry(layer)  # Fail early on an unknown name.
+    _check_factory("layer", layer, "spike_ssm.zoo.layer_factory(name, ...)")
+    if neuron is not None:
+      _check_factory("neuron", neuron,
+                     "spike_ssm.zoo.neuron_factory(kind, ...), or None")
     self.quantize = quant_layers.check_quantize(quantize)
     if norm not in NORMS:
       raise ValueError(f"norm must be one of {NORMS}, got {norm!r}.")
@@ -201,16 +235,10 @@ class SequenceBackbone(hk.Module):
     if num_layers < 1 or width < 1:
       raise ValueError(f"num_layers and width must be >= 1, got {num_layers}, "
                        f"{width}.")
-    neuron = dict(neuron or {})
-    self.neuron_kind = neuron.pop("kind", "none")
-    if self.neuron_kind not in NEURONS:
-      raise ValueError(
-          f"neuron kind must be one of {NEURONS}, got {self.neuron_kind!r}.")
-    self.neuron_kwargs = neuron
     self.layer = layer
+    self.neuron = neuron
     self.num_layers = num_layers
     self.width = width
-    self.layer_kwargs = dict(layer_kwargs or {})
     self.norm = norm
     self.prenorm = prenorm
     self.glu = glu
@@ -226,17 +254,15 @@ class SequenceBackbone(hk.Module):
         norm = _norm(self.norm, "norm")
         skip = x
         h = norm(x, mask, is_training) * m if self.prenorm else x
-        layer = registry.build_layer(self.layer, self.width,
-                                     **self.layer_kwargs)
+        layer = self.layer()
         extra = {}
         if getattr(layer, "accepts_mask", False):
           extra["mask"] = mask
         if getattr(layer, "accepts_is_training", False):
           extra["is_training"] = is_training
         h = layer(h, **extra)
-        if self.neuron_kind != "none":
-          h = SpikingStage(self.neuron_kind, self.width, self.neuron_kwargs,
-                           name="neuron")(h, mask)
+        if self.neuron is not None:
+          h = SpikingStage(self.neuron, self.width, name="neuron")(h, mask)
         h = GatedOutput(self.glu, self.dropout, quantize=self.quantize,
                         name="glu")(h, is_training)
         x = skip + h.astype(skip.dtype)

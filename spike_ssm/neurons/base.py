@@ -38,7 +38,7 @@ exact.
 
 import abc
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import haiku as hk
 import jax
@@ -46,7 +46,6 @@ from jax import lax
 import jax.numpy as jnp
 import numpy as np
 
-from spike_ssm.ops import scans
 from spike_ssm.ops import surrogate as surrogate_lib
 
 RESET_MODES = ("subtract", "zero")
@@ -163,16 +162,6 @@ def check_reset(mode) -> str:
   return mode
 
 
-def check_scan_mode(scan_mode) -> scans.ScanMode:
-  """The `linear_scan` mode of a parallel neuron, or a ValueError."""
-  try:
-    return scans.ScanMode(scan_mode)
-  except ValueError:
-    raise ValueError(
-        f"scan_mode must be one of {tuple(m.value for m in scans.ScanMode)}, "
-        f"got {scan_mode!r}.") from None
-
-
 def check_surrogate(surrogate) -> None:
   """Unknown names raise `ops.surrogate`'s own ValueError."""
   if not callable(surrogate):
@@ -244,13 +233,16 @@ class SpikingCore(hk.RNNCore):
   """Base of every spiking neuron core.
 
   Subclasses set `state_type` (a NamedTuple of arrays shaped
-  `(B, *hidden_shape)`) and implement `__call__(x_t, state)`.
+  `(B, *hidden_shape)`) and implement `__call__(x_t, state)`, and declare
+  in `neuron_params` the names of their trainable dynamics (decays, poles,
+  thresholds), which `training.optim` keeps out of weight decay.
 
   Attributes:
     hidden_shape: the per-example neuron shape, a tuple of ints.
   """
 
   state_type: type[NamedTuple]
+  neuron_params: ClassVar[frozenset[str]] = frozenset()
 
   def __init__(self, hidden_shape, name: str | None = None):
     super().__init__(name=name)

@@ -6,6 +6,7 @@ depends on the input at step t. The leak / fire / reset arithmetic is
 parameters and chain those functions.
 """
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -67,16 +68,18 @@ class LIF(base.SpikingCore):
   """
 
   state_type = LIFState
+  neuron_params = frozenset({"beta"})
 
   def __init__(self,
-               hidden_shape,
-               beta=0.9,
+               hidden_shape: int | tuple[int, ...],
+               beta: float | jax.typing.ArrayLike = 0.9,
                *,
                learn_beta: bool = False,
                threshold: float = 1.0,
                reset: str = "subtract",
                detach_reset: bool = False,
-               surrogate="fast_sigmoid",
+               surrogate: str | Callable[[jax.Array], jax.Array] = (
+                   "fast_sigmoid"),
                slope: float | None = None,
                name: str | None = None):
     super().__init__(hidden_shape, name=name)
@@ -158,6 +161,7 @@ class LI(base.SpikingCore):
   """
 
   state_type = LIState
+  neuron_params = frozenset({"beta"})
 
   def __init__(self,
                hidden_shape,
@@ -210,6 +214,7 @@ class CuBaLIF(base.SpikingCore):
   """
 
   state_type = CuBaLIFState
+  neuron_params = frozenset({"alpha", "beta"})
 
   def __init__(self,
                hidden_shape,
@@ -289,6 +294,7 @@ class ALIF(base.SpikingCore):
   """
 
   state_type = ALIFState
+  neuron_params = frozenset({"beta"})
 
   def __init__(self,
                hidden_shape,

@@ -1,11 +1,13 @@
 """PSU_LIF: the reset-free LIF that can score a whole sequence in parallel."""
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from spike_ssm.neurons import base
+from spike_ssm.ops import checks
 from spike_ssm.ops import scans
 
 
@@ -52,14 +54,16 @@ class PSU_LIF(base.SpikingCore):  # pylint: disable=invalid-name
   """
 
   state_type = PSULIFState
+  neuron_params = frozenset({"beta"})
 
   def __init__(self,
-               hidden_shape,
-               beta=0.9,
+               hidden_shape: int | tuple[int, ...],
+               beta: float | jax.typing.ArrayLike = 0.9,
                *,
                learn_beta: bool = False,
                threshold: float = 1.0,
-               surrogate="fast_sigmoid",
+               surrogate: str | Callable[[jax.Array], jax.Array] = (
+                   "fast_sigmoid"),
                slope: float | None = None,
                scan_mode: str = "auto",
                name: str | None = None):
@@ -67,7 +71,7 @@ class PSU_LIF(base.SpikingCore):  # pylint: disable=invalid-name
     self.beta = base.check_decay("beta", beta, self.hidden_shape)
     self.learn_beta = bool(learn_beta)
     self._set_firing(threshold, surrogate, slope)
-    self.scan_mode = base.check_scan_mode(scan_mode)
+    self.scan_mode = checks.check_scan_mode("PSU_LIF", scan_mode)
 
   def _beta(self):
     return base.decay_factor("beta", self.beta, self.learn_beta,

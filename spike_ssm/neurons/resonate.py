@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from spike_ssm.neurons import base
+from spike_ssm.ops import checks
 from spike_ssm.ops import scans
 
 # Pole ring of the default per-unit init: |a| spans [R_MIN, R_MAX], i.e. the
@@ -186,6 +187,7 @@ class ResonateFire(base.SpikingCore):
   """
 
   state_type = ResonateFireState
+  neuron_params = frozenset({"raw_lambda", "omega"})
 
   def __init__(self,
                hidden_shape,
@@ -205,7 +207,7 @@ class ResonateFire(base.SpikingCore):
     self.omega_init = _check_init("omega_init", omega_init, self.hidden_shape,
                                   positive=False)
     self._set_firing(threshold, surrogate, slope)
-    self.scan_mode = base.check_scan_mode(scan_mode)
+    self.scan_mode = checks.check_scan_mode("ResonateFire", scan_mode)
 
   def initial_state(self, batch_size: int | None) -> ResonateFireState:
     """Zero state: `z` complex64 zeros `(batch_size, *hidden_shape)`."""

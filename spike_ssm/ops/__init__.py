@@ -10,9 +10,11 @@
                   and the long-kernel FFT convolutions of S4 / S4D
   surrogate       exact-forward spikes with surrogate gradients
   quant           int8 / ternary fake quantisation with straight-through
-  complex_pairs   complex <-> real-pair storage
+  complex_pairs   complex <-> real-pair storage, complex projections
+  checks          argument checks for the public edges of layers / neurons
 """
 
+from spike_ssm.ops import checks
 from spike_ssm.ops import complex_pairs
 from spike_ssm.ops import conv
 from spike_ssm.ops import discretization

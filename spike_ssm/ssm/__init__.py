@@ -1,11 +1,18 @@
 """SSM layers (Haiku modules): parallel `__call__` + streaming `step`.
 
+  SequenceLayer          the common base (checks, dtypes, layout, streaming,
+                         parameter-role declarations; see `ssm.base`)
   S5, LRU, S4D, S4       diagonal / DPLR state-space cores
   Mamba, MambaBlock      selective SSM core and the full Mamba block
+  SpikingSSM, LoongSpike S4D cores driving a hard-reset LIF soma
   ChunkedSSM             inner layer per step + outer layer over chunks
   SpikeSSM               seed layer: sparse spiking SSM with leaky readout
   CapibaraJAXSSM         seed layer: HiPPO SSM with causal conv + SiLU
 """
+
+from spike_ssm.ssm import base
+from spike_ssm.ssm.base import sequence_layer_classes
+from spike_ssm.ssm.base import SequenceLayer
 
 from spike_ssm.ssm.capibara import CapibaraJAXSSM
 from spike_ssm.ssm.capibara import CapibaraState

@@ -19,6 +19,7 @@ import numpy as np
 from spike_ssm.ops import conv as conv_ops
 from spike_ssm.ops import discretization
 from spike_ssm.ops import hippo
+from spike_ssm.ssm import base
 
 _CONFIG_KEYS = ("state_dim", "input_dim", "output_dim", "conv_dim")
 # log-uniform range of the initial step, as S4/S5 draw it.
@@ -108,7 +109,7 @@ def _read_config(config) -> dict[str, int]:
   return values
 
 
-class CapibaraJAXSSM(hk.Module):
+class CapibaraJAXSSM(base.SequenceLayer):
   r"""Causal conv + HiPPO-LegS dense SSM with dropout and residual (seed 001).
 
   For an input sequence `x_t` (`input_dim = I`), state size `N`, output size
@@ -145,6 +146,10 @@ class CapibaraJAXSSM(hk.Module):
   `step` stream one input at a time in inference mode and equal the
   deterministic `__call__` started from the same SSM state.
   """
+
+  dynamics_params = frozenset({"a", "log_dt"})
+  input_params = frozenset({"b"})
+  output_params = frozenset({"c"})
 
   def __init__(self, config: Any, dropout_rate: float = 0.1,
                name: str | None = None):

@@ -19,6 +19,7 @@ import numpy as np
 
 from spike_ssm.ops import scans
 from spike_ssm.ops import surrogate as surrogate_lib
+from spike_ssm.ssm import base
 
 
 class SpikeSSMState(NamedTuple):
@@ -186,7 +187,7 @@ def sparse_mask_init(sparsity_level: float) -> Callable[..., jax.Array]:
   return init
 
 
-class SpikeSSM(hk.Module):
+class SpikeSSM(base.SequenceLayer):
   r"""Recurrent spiking layer with sparse fixed connectivity (seeds/000).
 
   Per step t, with `alpha = exp(-dt / tau)`, threshold `theta`, Heaviside
@@ -222,13 +223,15 @@ class SpikeSSM(hk.Module):
   start at zero. Each mask has exactly `round(sparsity_level * n)` zeros
   (capped to keep one connection) at positions drawn from the init RNG, so
   the same init key gives the same masks. Masks enter only through
-  `lax.stop_gradient` and receive zero gradient; the training system labels
-  every `*_mask` parameter frozen (no update, no weight decay).
+  `lax.stop_gradient` and receive zero gradient, and the class declares
+  them `frozen_params`, so the optimiser never updates them.
 
   Dtypes: the compute dtype is `result_type(x, w_in)` (the policy's compute
   dtype under mixed precision); spikes and outputs use it, while the
   membrane and the readout carry (the state) stay at least float32.
   """
+
+  frozen_params = frozenset({"w_in_mask", "w_hid_mask", "w_out_mask"})
 
   def __init__(self,
                input_dim: int,

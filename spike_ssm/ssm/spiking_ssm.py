@@ -4,44 +4,68 @@ SpikingSSM (Shen et al., "SpikingSSMs: Learning Long Sequences with Sparse
 and Parallel Spiking State Space Models", AAAI 2025, arXiv:2408.14909)
 treats the output of an S4D layer as the input current of a leaky
 integrate-and-fire soma with a hard reset, so a layer emits binary spikes;
-a position-wise GLU mixes them. Training evaluates the soma in parallel
-with the pre-trained surrogate dynamic network (`spike_ssm.neurons.sdn`).
+a position-wise GLU mixes them. Per feature `d` of an input `x` `(B, T, D)`:
+
+.. math::
+
+  y &= K * x + d \odot x                 \qquad\text{(S4D, `ssm.S4D`)} \\
+  I_t &= y_t / \exp(\mathrm{ln\_vth})     \qquad\text{(threshold)}    \\
+  v_t &= \tau\, u_{t-1} + I_t, \quad s_t = H(v_t - 1),
+      \quad u_t = v_t (1 - s_t)          \qquad\text{(LIF soma)}      \\
+  z_t &= \mathrm{dropout}(s_t), \quad
+  \mathrm{out}_t = (W_1 z_t + b_1) \odot \sigma(W_2 z_t + b_2)
+                                         \qquad\text{(mixer, glu=True)}
+
+The per-channel threshold `exp(ln_vth)` scales the current (the spike
+train of `(I, v_th)` is that of `(I / v_th, 1)`), so one SDN trained at
+threshold 1 serves every threshold. Spikes use the triangular surrogate by
+default (the authors' "piecewise quadratic" `max(0, 1 - |v|)`); the reset is
+detached from the gradient. Initialisation: S4D-Lin by default,
+`ln_vth = log(vth_init)` (threshold 1: the authors' init), `tau = 0.125`
+(the authors' neurons); dropout is tied across time (one mask per sequence
+and channel, the authors' `DropoutNd`). Parameters: those of `S4D`,
+`ln_vth` `(D,)`, and with `glu=True` `mixer_w` `(D, 2D)`, `mixer_b` `(2D,)`.
 
 LoongSpike (the seed codebase's fractional-order SpikingSSM) replaces each
-S4D mode by a sum of M exponentials, a sum-of-exponentials approximation of
-a fractional-order (power-law memory) kernel, with learnable weights.
+S4D mode `(Lambda_n, B_n, C_n)` of every feature by `M` modes
 
-How the layer composes with `models.backbone.SequenceBackbone`
---------------------------------------------------------------
+.. math::
 
-The backbone wraps a layer as `x + GLU(layer(norm(x)))` with a configurable
-norm, residual and output stage (`glu=`). These layers are the authors'
-SS4D block without its norm and residual: `S4D -> threshold scaling ->
-soma -> dropout -> mixer`. With `glu=True` (the paper's block) the layer
-ends in its own `Linear(D -> 2D) + GLU` and the backbone should use
-`glu="none"` (as `configs/spiking_*` do); with `glu=False` the layer
-returns the spikes and the backbone's GLU mixes them.
+  \Lambda_{m,n} = -\omega_m + \eta_m \Lambda_n, \qquad
+  B_{m,n} = B_n, \qquad C_{m,n} = \eta_m C_n, \qquad m = 1..M,
 
-`is_training` and `mode`
-------------------------
+so a mode's impulse response is a weighted sum of `M` exponentials, a
+sum-of-exponentials approximation of a fractional-order (power-law) memory
+kernel. `omega`, `eta` `(M,)` are shared by all features and modes and
+learnable; the forward pass uses `max(omega, 0)` and `clip(eta, ETA_MIN,
+1)`, so every augmented mode keeps a strictly negative real part whatever
+the optimiser does. With `M = 1`, `omega = 0`, `eta = 1` the layer is
+exactly `SpikingSSM`. Defaults follow the seed (`omega = (0, 0.1)`,
+`eta = (1, 0.1)`: one term at the original rates plus a weak, slower copy).
 
-`mode` chooses the soma used in training: "sdn" (the frozen pre-trained
-SDN predicts the leaked membrane for all steps at once; spikes are
-`spike(m_hat + I - 1)`, the surrogate gradient reaching `I` through the
-identity term) or "iterative" (the exact hard-reset LIF as a `lax.scan`,
-trained with BPTT, the baseline the SDN accelerates). `eval_mode` (default:
-the exact "iterative" soma, the network the SDN stands in for) chooses the
-soma when not training. Dropout is active only in training.
+In a backbone. `SequenceBackbone` wraps a layer as `x + GLU(layer(norm(x)))`;
+these layers are the authors' SS4D block without its norm and residual:
+`S4D -> threshold scaling -> soma -> dropout -> mixer`. With `glu=True` (the
+paper's block) the backbone should use `glu="none"` (as `configs/spiking_*`
+do); with `glu=False` the layer returns the spikes and the backbone's GLU
+mixes them.
 
-`is_training=None` (what the backbone passes: it calls layers with the
-input only) means "training iff the transform was applied with an RNG",
-which is how `experiments.train` runs its train step (with an RNG) and its
-evaluation (`rng=None`).
+Training and evaluation. `mode` chooses the training soma: "sdn" (the
+frozen pre-trained surrogate dynamic network, `neurons.sdn`, predicts the
+leaked membrane for all steps at once; spikes are `spike(m_hat + I - 1)`)
+or "iterative" (the exact hard-reset LIF as a `lax.scan`, trained with
+BPTT). `eval_mode` (default: the exact "iterative" soma) chooses it when not
+training; dropout is active only in training. `is_training=None` (what the
+backbone passes) means "training iff the transform was applied with an RNG",
+which is how `experiments.train` runs its train step and its evaluation.
+Streaming (`initial_state`, `step`) runs the S4D recurrence and the exact
+LIF, and equals `__call__` in "iterative" mode.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 import math
-from typing import NamedTuple
+import os
+from typing import Any, NamedTuple
 
 import haiku as hk
 import jax
@@ -50,16 +74,11 @@ import numpy as np
 
 from spike_ssm.neurons import base as neuron_base
 from spike_ssm.neurons import sdn as sdn_lib
-from spike_ssm.ops import discretization
-from spike_ssm.ops import kernels
+from spike_ssm.ops import checks
 from spike_ssm.ops import surrogate as surrogate_lib
-from spike_ssm.ssm import _diagonal
 from spike_ssm.ssm import s4
 
 MODES = ("sdn", "iterative")
-# S4D's argument checks and constant initialiser, shared with its subclasses.
-_check_bool = s4._check_bool  # pylint: disable=protected-access
-_constant = s4._constant  # pylint: disable=protected-access
 
 # Smallest effective LoongSpike weight eta: keeps every augmented mode's
 # real part strictly negative (Re = -omega + eta Re(Lambda) < 0).
@@ -76,13 +95,6 @@ class SpikingSSMState(NamedTuple):
   """
   ssm: s4.S4DState
   v: jax.Array
-
-
-def _check_choice(owner: str, name: str, value, choices) -> str:
-  if value not in choices:
-    raise ValueError(
-        f"{owner}: `{name}` must be one of {choices}, got {value!r}.")
-  return value
 
 
 def _check_rate(owner: str, dropout) -> float:
@@ -112,42 +124,9 @@ def _resolve_sdn_weights(owner: str, sdn_weights, tau: float):
 
 
 class SpikingSSM(s4.S4D):
-  r"""SpikingSSM layer (Shen et al., AAAI 2025, arXiv:2408.14909).
+  """SpikingSSM layer (module docstring), `(B, T, D) -> (B, T, D)`."""
 
-  For an input `x` `(B, T, D)`, per feature `d` (see the module docstring
-  for how it sits in a backbone):
-
-  .. math::
-
-    y &= K * x + d \odot x                 \qquad\text{(S4D, `ssm.S4D`)} \\
-    I_t &= y_t / \exp(\mathrm{ln\_vth})     \qquad\text{(threshold)}    \\
-    v_t &= \tau\, u_{t-1} + I_t, \quad s_t = H(v_t - 1),
-        \quad u_t = v_t (1 - s_t)          \qquad\text{(LIF soma)}      \\
-    z_t &= \mathrm{dropout}(s_t), \quad
-    \mathrm{out}_t = (W_1 z_t + b_1) \odot \sigma(W_2 z_t + b_2)
-                                           \qquad\text{(mixer, glu=True)}
-
-  The per-channel learnable threshold is `exp(ln_vth)`, applied by scaling
-  the current (the spike train of `(I, v_th)` is that of `(I / v_th, 1)`),
-  so one SDN trained at threshold 1 serves every threshold. In "sdn" mode
-  the soma's leaked membrane `tau u_{t-1}` comes from the frozen SDN
-  (constants, not parameters) in parallel; in "iterative" mode from the
-  exact scan. Spikes use the triangular surrogate by default (the authors'
-  "piecewise quadratic" pseudo-derivative `max(0, 1 - |v|)`); the reset is
-  detached from the gradient.
-
-  Initialisation: S4D-Lin by default (`Lambda_n = -1/2 + i pi n`, as
-  SpikingSSM), other S4D inits via `init`; `ln_vth = log(vth_init)`
-  (default 0, threshold 1: the authors' init); `tau = 0.125` (the
-  authors' neurons). Dropout is tied across time (one mask per sequence
-  and channel, the authors' `DropoutNd`).
-
-  Parameters: those of `S4D` (`log_dt` `(D,)`, `a_log`, `a_im`, `b`, `c`
-  [, `c_bwd`], `d`), `ln_vth` `(D,)`, and with `glu=True` the mixer
-  `mixer_w` `(D, 2D)`, `mixer_b` `(2D,)`. Streaming (`initial_state`,
-  `step`) runs the S4D recurrence and the exact LIF, and equals `__call__`
-  in "iterative" mode; a bidirectional layer cannot stream.
-  """
+  neuron_params = frozenset({"ln_vth"})
 
   def __init__(self,
                state_size: int = 64,
@@ -162,8 +141,9 @@ class SpikingSSM(s4.S4D):
                eval_mode: str = "iterative",
                tau: float = sdn_lib.DEFAULT_TAU,
                vth_init: float = 1.0,
-               sdn_weights=None,
-               surrogate="triangular",
+               sdn_weights: str | os.PathLike | Mapping[str, Any] | None = None,
+               surrogate: str | Callable[[jax.Array], jax.Array] = (
+                   "triangular"),
                slope: float | None = None,
                glu: bool = True,
                record_rate: bool = False,
@@ -191,7 +171,7 @@ class SpikingSSM(s4.S4D):
       slope: surrogate width (None: its default, 1 for "triangular").
       glu: end in the position-wise `Linear(D -> 2D) + GLU` mixer.
       record_rate: store the mean spike rate as Haiku state `spike_rate`
-        (needs `hk.transform_with_state`; the registry turns it on inside
+        (needs `hk.transform_with_state`; `spike_ssm.zoo` turns it on inside
         the backbone).
       name: module name.
 
@@ -204,15 +184,12 @@ class SpikingSSM(s4.S4D):
                      dt_min=dt_min, dt_max=dt_max,
                      bidirectional=bidirectional, name=name)
     owner = type(self).__name__
-    self.mode = _check_choice(owner, "mode", mode, MODES)
-    self.eval_mode = _check_choice(owner, "eval_mode", eval_mode, MODES)
+    self.mode = checks.check_choice(owner, "mode", mode, MODES)
+    self.eval_mode = checks.check_choice(owner, "eval_mode", eval_mode, MODES)
     self.dropout = _check_rate(owner, dropout)
     self.tau = sdn_lib.check_tau(tau)
-    if (isinstance(vth_init, bool) or not isinstance(vth_init, (int, float))
-        or not 0.0 < vth_init < math.inf):
-      raise ValueError(f"{owner}: `vth_init` must be a finite number > 0, "
-                       f"got {vth_init!r}.")
-    self.vth_init = float(vth_init)
+    self.vth_init = checks.check_float(owner, "vth_init", vth_init,
+                                       above=0.0)
     if not callable(surrogate):
       surrogate_lib.default_slope(surrogate)  # Unknown names raise here.
     if slope is not None and (
@@ -221,29 +198,12 @@ class SpikingSSM(s4.S4D):
       raise ValueError(f"{owner}: slope must be > 0 (a number), got "
                        f"{slope!r}.")
     self.surrogate, self.slope = surrogate, slope
-    self.glu = _check_bool(owner, "glu", glu)
-    self.record_rate = _check_bool(owner, "record_rate", record_rate)
+    self.glu = checks.check_bool(owner, "glu", glu)
+    self.record_rate = checks.check_bool(owner, "record_rate", record_rate)
     self.sdn_weights = None
     if "sdn" in (self.mode, self.eval_mode):
       self.sdn_weights = _resolve_sdn_weights(owner, sdn_weights, self.tau)
       sdn_lib.check_weights(self.sdn_weights)
-
-  # --------------------------------------------------------------------------
-  # The S4D core (LoongSpike augments its modes here).
-  # --------------------------------------------------------------------------
-
-  def _modes(self, features: int, dtype):
-    """`(Lambda, B, C, step, d)` of the diagonal system the layer runs."""
-    return self._params(features, dtype)
-
-  def _kernel(self, features: int, length: int, dtype):
-    Lambda, b, c, step, d = self._modes(features, dtype)
-    k = kernels.s4d_kernel(Lambda, b, c, step, length,
-                           method=self.discretization)  # [(2,) D, T]
-    return k, d
-
-  def _num_modes(self) -> int:
-    return self.state_size // 2
 
   # --------------------------------------------------------------------------
   # Soma and mixer.
@@ -270,114 +230,68 @@ class SpikingSSM(s4.S4D):
     """Runs the layer over a whole sequence.
 
     Args:
-      x: input, `(B, T, D)`, or `(T, B, D)` with `time_major=True`;
-        floating.
+      x: `(B, T, D)`, or `(T, B, D)` with `time_major=True`; floating.
       is_training: True: training soma (`mode`) and dropout; False:
         `eval_mode`, no dropout; None: training iff the transform was
         applied with an RNG (see the module docstring).
-      time_major: whether `x` and the output are time-major.
+      time_major: the layout of `x` and of the output.
 
     Returns:
-      `(B, T, D)` (or time-major): the mixer's output with `glu=True`, else
-      the spikes; in the dtype of `x`.
+      The mixer's output with `glu=True`, else the spikes; the shape and
+      dtype of `x`.
 
     Raises:
       ValueError: `x` not rank 3, or a width other than the parameters'.
-      TypeError: non-floating `x`.
+      TypeError: `x` not a floating array.
     """
-    owner = self.module_name
-    _diagonal.check_input(owner, "x", x, 3,
-                          "(T, B, D)" if time_major else "(B, T, D)")
     key = None
     if is_training is None:
       # The first key of the sequence, as `hk.next_rng_key()` would give it.
       key = hk.maybe_next_rng_key()
       is_training = key is not None
-    features = x.shape[-1]
-    y = super().__call__(x.astype(jnp.float32), time_major=time_major)
-    current = y / jnp.exp(self._threshold(features))  # [.., T, .., D]
+    return self._whole_sequence(x, time_major, is_training=is_training,
+                                key=key)
+
+  def _sequence(self, u: jax.Array, *, is_training: bool,
+                key: jax.Array | None) -> jax.Array:
+    features = u.shape[-1]
+    y = super()._sequence(u)  # The S4D convolution, [B, T, D].
+    current = y / jnp.exp(self._threshold(features))
     mode = self.mode if is_training else self.eval_mode
     if mode == "sdn":
       spikes = sdn_lib.sdn_spikes(self.sdn_weights, current,
-                                  surrogate=self.surrogate, slope=self.slope,
-                                  time_major=time_major)
+                                  surrogate=self.surrogate, slope=self.slope)
     else:
       spikes = sdn_lib.lif_hard_reset(
-          current, self.tau, surrogate=self.surrogate, slope=self.slope,
-          time_major=time_major).spikes
+          current, self.tau, surrogate=self.surrogate,
+          slope=self.slope).spikes
     if self.record_rate:
       # The layer never sees the padding mask: the rate counts every step.
       neuron_base.record_spike_rate(spikes, jnp.ones(spikes.shape[:2]))
     if is_training and self.dropout > 0.0:
       # Tied over time: one keep/drop per sequence and channel.
-      time_axis = 0 if time_major else 1
-      mask_shape = list(spikes.shape)
-      mask_shape[time_axis] = 1
       key = hk.next_rng_key() if key is None else key
-      keep = jax.random.bernoulli(key, 1.0 - self.dropout, tuple(mask_shape))
+      keep = jax.random.bernoulli(key, 1.0 - self.dropout,
+                                  (spikes.shape[0], 1, spikes.shape[2]))
       spikes = spikes * keep / (1.0 - self.dropout)
-    return self._mix(spikes, features).astype(x.dtype)
+    return self._mix(spikes, features)
 
   # --------------------------------------------------------------------------
-  # Streaming.
+  # Streaming: the S4D recurrence, the exact LIF soma, the mixer.
   # --------------------------------------------------------------------------
 
-  def initial_state(self, batch_size: int,
-                    features: int | None = None) -> SpikingSSMState:
-    """Zero S4D state `(B, D, modes)` and zero membrane `(B, D)`.
-
-    Args:
-      batch_size: B.
-      features: the width D; may be omitted once the parameters exist.
-
-    Raises:
-      ValueError: bad sizes, or `features` omitted before the parameters
-        exist.
-    """
-    b, d = self._state_dims(batch_size, features)
-    return SpikingSSMState(
-        ssm=s4.S4DState(h=jnp.zeros((b, d, self._num_modes()),
-                                    jnp.complex64)),
-        v=jnp.zeros((b, d), jnp.float32))
-
-  def step(self, x_t: jax.Array,
-           state: SpikingSSMState) -> tuple[jax.Array, SpikingSSMState]:
-    """One step: S4D recurrence, exact LIF soma, mixer (no dropout).
-
-    Args:
-      x_t: `(B, D)`.
-      state: the previous `SpikingSSMState`.
-
-    Returns:
-      `(out_t, next_state)`, `out_t` `(B, D)` in the dtype of `x_t`.
-
-    Raises:
-      ValueError: a bidirectional layer, bad shapes. TypeError: bad types.
-    """
-    if not isinstance(state, SpikingSSMState):
-      raise TypeError(
-          f"{self.module_name}: `state` must be a SpikingSSMState, got "
-          f"{type(state).__name__}.")
-    self._check_streaming(x_t, state.ssm.h, (x_t.shape[0], x_t.shape[-1],
-                                             self._num_modes()))
-    if tuple(state.v.shape) != (x_t.shape[0], x_t.shape[-1]):
-      raise ValueError(
-          f"{self.module_name}: `state.v` must have shape "
-          f"{(x_t.shape[0], x_t.shape[-1])} (batch, features), got "
-          f"{tuple(state.v.shape)}.")
-    features = x_t.shape[-1]
-    Lambda, b, c, step, d = self._modes(features, jnp.float32)
-    lam_bar, b_bar = discretization.discretize(Lambda, b, step[:, None],
-                                               self.discretization)
-    u = x_t.astype(jnp.float32)
-    h = lam_bar * state.ssm.h.astype(lam_bar.dtype) + b_bar * u[..., None]
-    y = 2 * jnp.real(jnp.sum(c * h, axis=-1)) + d * u  # [B, D]
+  def _step(self, u: jax.Array, state: SpikingSSMState):
+    features = u.shape[-1]
+    y, h = self._recur(u, state.ssm.h)
     current = y / jnp.exp(self._threshold(features))
     s, _, v = sdn_lib.lif_step(current, state.v, self.tau,
                                surrogate=self.surrogate, slope=self.slope)
-    out = self._mix(s, features).astype(x_t.dtype)
-    return out, SpikingSSMState(ssm=s4.S4DState(h=h.astype(state.ssm.h.dtype)),
-                                v=v.astype(state.v.dtype))
+    return self._mix(s, features), SpikingSSMState(ssm=s4.S4DState(h=h), v=v)
+
+  def _zero_state(self, batch_size: int, width: int) -> SpikingSSMState:
+    return SpikingSSMState(
+        ssm=super()._zero_state(batch_size, width),
+        v=jnp.zeros((batch_size, width), jnp.float32))
 
 
 def _as_terms(owner: str, name: str, values, num_terms: int,
@@ -400,33 +314,13 @@ def _as_terms(owner: str, name: str, values, num_terms: int,
 
 
 class LoongSpike(SpikingSSM):
-  r"""LoongSpike: the fractional-order SpikingSSM (sum of exponentials).
+  """LoongSpike, the fractional-order SpikingSSM (module docstring).
 
-  Each S4D mode `(Lambda_n, B_n, C_n)` of every feature becomes `M` modes
-
-  .. math::
-
-    \Lambda_{m,n} = -\omega_m + \eta_m \Lambda_n, \qquad
-    B_{m,n} = B_n, \qquad C_{m,n} = \eta_m C_n, \qquad m = 1..M,
-
-  so the impulse response of a mode is a weighted sum of `M` exponentials
-  with rates stretched by `eta_m` and shifted by `omega_m`: a
-  sum-of-exponentials approximation of a fractional-order (power-law)
-  memory kernel. Everything else is `SpikingSSM`. `omega` and `eta` `(M,)`
-  are shared by all features and modes and learnable; the forward pass
-  uses `max(omega, 0)` and `clip(eta, ETA_MIN, 1)`, so every augmented mode
-  keeps a strictly negative real part whatever the optimiser does (the
-  stored values may drift outside, where their gradient is zero). With
-  `M = 1`, `omega = 0`, `eta = 1` the layer is exactly `SpikingSSM` (same
-  parameters, same outputs).
-
-  Defaults follow the seed (`omega = (0, 0.1)`, `eta = (1, 0.1)`: one term
-  at the original rates plus a weak, slower-decaying copy). The streaming
-  state holds `M N/2` modes per feature.
-
-  Extra parameters: `omega` `(M,)`, `eta` `(M,)` (the optimiser's SSM group:
-  own learning rate, no weight decay).
+  Extra parameters: `omega`, `eta` `(M,)`; the streaming state holds
+  `M N/2` modes per feature.
   """
+
+  dynamics_params = SpikingSSM.dynamics_params | {"omega", "eta"}
 
   def __init__(self,
                state_size: int = 64,
@@ -450,7 +344,7 @@ class LoongSpike(SpikingSSM):
     """
     super().__init__(state_size, **kwargs)
     owner = type(self).__name__
-    self.num_terms = _diagonal.check_int(owner, "num_terms", num_terms, 1)
+    self.num_terms = checks.check_int(owner, "num_terms", num_terms, 1)
     self.omega_init = _as_terms(owner, "omega_init", omega_init,
                                 self.num_terms, 0.0, np.inf, False)
     self.eta_init = _as_terms(owner, "eta_init", eta_init, self.num_terms,
@@ -458,15 +352,19 @@ class LoongSpike(SpikingSSM):
 
   def fractional_weights(self) -> tuple[jax.Array, jax.Array]:
     """The effective `(omega, eta)`, `(M,)` each, as the forward pass uses."""
+    return self._fractional_weights()
+
+  def _fractional_weights(self):
     m = self.num_terms
     omega = hk.get_parameter("omega", (m,), jnp.float32,
-                             _constant(self.omega_init))
-    eta = hk.get_parameter("eta", (m,), jnp.float32, _constant(self.eta_init))
+                             s4.constant_init(self.omega_init))
+    eta = hk.get_parameter("eta", (m,), jnp.float32,
+                           s4.constant_init(self.eta_init))
     return jnp.maximum(omega, 0.0), jnp.clip(eta, ETA_MIN, 1.0)
 
   def _modes(self, features: int, dtype):
     Lambda, b, c, step, d = self._params(features, dtype)
-    omega, eta = (w.astype(dtype) for w in self.fractional_weights())
+    omega, eta = (w.astype(dtype) for w in self._fractional_weights())
     m, n = self.num_terms, Lambda.shape[-1]
     # [D, M, N/2] -> [D, M N/2]: term-major within each feature.
     lam = -omega[:, None] + eta[:, None] * Lambda[..., None, :]

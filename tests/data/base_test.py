@@ -1,4 +1,4 @@
-"""Tests for spike_ssm.data.base: specs, splits, tasks and the registry."""
+"""Tests for spike_ssm.data.base: specs, splits and tasks."""
 
 import pathlib
 import subprocess
@@ -9,6 +9,7 @@ from absl.testing import parameterized
 import numpy as np
 
 from spike_ssm import data
+from spike_ssm import zoo
 from spike_ssm.data import base
 
 DATA_DIR = pathlib.Path(__file__).resolve().parents[2] / "spike_ssm" / "data"
@@ -179,8 +180,8 @@ class TaskTest(parameterized.TestCase):
                                         num_kv_pairs=2)),
                           ("adding", dict(seq_len=10)),
                           ("induction_heads", dict(seq_len=10))):
-      task = data.get_task(name, num_train=4, num_valid=2, num_test=2,
-                           **options)
+      task = zoo.get_task(name, num_train=4, num_valid=2, num_test=2,
+                          **options)
       specs_splits.append((task.spec, task.train))
     for spec, split in specs_splits:
       # When building a zero batch from the spec alone.
@@ -191,46 +192,6 @@ class TaskTest(parameterized.TestCase):
       for key in real:
         self.assertEqual((dummy[key].shape, dummy[key].dtype),
                          (real[key].shape, real[key].dtype), msg=key)
-
-
-class RegistryTest(parameterized.TestCase):
-
-  def test_unknown_name_lists_valid_names(self):
-    with self.assertRaisesRegex(ValueError, "listops.*mqar.*adding"):
-      data.get_task("lisstops")
-
-  def test_unknown_option_lists_valid_options(self):
-    with self.assertRaisesRegex(ValueError, r"\['num_kv_pairs'"):
-      data.get_task("mqar", num_pairs=3)
-
-  @parameterized.parameters(
-      ("text", "aclImdb"), ("retrieval", "new_aan_pairs.train.tsv"),
-      ("image", "cifar-10-batches-py"),
-      ("pathfinder", "pathfinder32/curv_contour_length_14/metadata"),
-      ("pathx", "pathfinder128/curv_contour_length_14/metadata"))
-  def test_lra_files_without_root_name_expected_files(self, name, expected):
-    with self.assertRaisesRegex(ValueError, f"root=DIR.*{expected}"):
-      data.get_task(name)
-
-  @parameterized.parameters("mqar", "selective_copy", "induction_heads",
-                            "adding", "digits")
-  def test_generated_tasks_refuse_a_root(self, name):
-    with self.assertRaisesRegex(ValueError, "root must be None"):
-      data.get_task(name, root="/tmp")
-
-  def test_bad_seed_and_root_types(self):
-    with self.assertRaisesRegex(ValueError, "seed must be >= 0"):
-      data.get_task("adding", seed=-1)
-    with self.assertRaisesRegex(TypeError, "seed must be an int"):
-      data.get_task("adding", seed=1.5)
-    with self.assertRaisesRegex(TypeError, "root must be a path"):
-      data.get_task("adding", root=3)
-
-  def test_every_name_has_options_with_defaults(self):
-    for name in data.TASK_NAMES:
-      options = data.task_options(name)
-      self.assertNotIn("seed", options)
-      self.assertIsInstance(options, dict)
 
 
 class PurityTest(absltest.TestCase):

@@ -6,6 +6,7 @@ from absl.testing import absltest
 import numpy as np
 
 from spike_ssm import data
+from spike_ssm import zoo
 from spike_ssm.data import digits
 
 try:
@@ -21,7 +22,7 @@ class DigitsTest(absltest.TestCase):
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
-    cls.task = data.get_task("digits")
+    cls.task = zoo.get_task("digits")
     raw = sk_datasets.load_digits()
     cls.images, cls.labels = raw.data, raw.target
 
@@ -59,16 +60,16 @@ class DigitsTest(absltest.TestCase):
       # Then each class is within one example of its proportional share.
       self.assertTrue(np.all(np.abs(counts - 180 * share) <= 1),
                       msg=f"{name}: {counts} vs {180 * share}")
-    again = data.get_task("digits", seed=3)
+    again = zoo.get_task("digits", seed=3)
     np.testing.assert_array_equal(again.test.inputs, self.task.test.inputs)
-    other = data.get_task("digits", split_seed=1)
+    other = zoo.get_task("digits", split_seed=1)
     self.assertFalse(np.array_equal(other.test.inputs, self.task.test.inputs))
 
   def test_bad_sizes(self):
     with self.assertRaisesRegex(ValueError, "val_size \\+ test_size"):
-      data.get_task("digits", val_size=1000, test_size=900)
+      zoo.get_task("digits", val_size=1000, test_size=900)
     with self.assertRaisesRegex(ValueError, "test_size"):
-      data.get_task("digits", test_size=-1)
+      zoo.get_task("digits", test_size=-1)
 
 
 class StratifiedOrderTest(absltest.TestCase):
@@ -88,7 +89,7 @@ class MissingSklearnTest(absltest.TestCase):
   def test_clear_import_error(self):
     with mock.patch.dict("sys.modules", {"sklearn": None}):
       with self.assertRaisesRegex(ImportError, "needs scikit-learn"):
-        data.get_task("digits")
+        zoo.get_task("digits")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from absl.testing import parameterized
 import numpy as np
 
 from spike_ssm import data
+from spike_ssm import zoo
 from spike_ssm.data import _cache
 from spike_ssm.data import listops
 
@@ -48,8 +49,8 @@ class GeneratorTest(parameterized.TestCase):
 
   def test_labels_lengths_vocabulary_depth_and_args(self):
     # Given a small generated ListOps task.
-    task = data.get_task("listops", cache_dir=self.create_tempdir().full_path,
-                         max_depth=6, max_args=5, **DEMO)
+    task = zoo.get_task("listops", cache_dir=self.create_tempdir().full_path,
+                        max_depth=6, max_args=5, **DEMO)
     spec = task.spec
     self.assertEqual((spec.vocab_size, spec.num_classes, spec.seq_len),
                      (16, 10, 90))
@@ -109,15 +110,15 @@ class GeneratorTest(parameterized.TestCase):
   def test_bad_options(self, overrides, name):
     options = dict(DEMO, **overrides)
     with self.assertRaisesRegex((ValueError, TypeError), name):
-      data.get_task("listops", cache_dir=self.create_tempdir().full_path,
-                    **options)
+      zoo.get_task("listops", cache_dir=self.create_tempdir().full_path,
+                   **options)
 
 
 class CacheTest(absltest.TestCase):
 
   def build(self, cache_dir, **overrides):
-    return data.get_task("listops", cache_dir=cache_dir,
-                         **dict(DEMO, **overrides))
+    return zoo.get_task("listops", cache_dir=cache_dir,
+                        **dict(DEMO, **overrides))
 
   def assert_same_task(self, a, b):
     for name in ("train", "validation", "test"):
@@ -145,7 +146,7 @@ class CacheTest(absltest.TestCase):
   def test_default_cache_dir_comes_from_the_environment(self):
     cache_dir = self.create_tempdir().full_path
     with mock.patch.dict("os.environ", {"SPIKE_SSM_CACHE": cache_dir}):
-      data.get_task("listops", **DEMO)
+      zoo.get_task("listops", **DEMO)
     self.assertLen(list(pathlib.Path(cache_dir).glob("listops-*.npz")), 1)
 
   def test_corrupt_or_truncated_cache_is_regenerated(self):
@@ -219,8 +220,8 @@ class OfficialFilesTest(parameterized.TestCase):
   def test_loads_the_release_layout_and_strips_parentheses(self):
     # Given the three TSVs in listops-1000/ under root.
     root, rows = self.official_root()
-    # When loaded through the registry.
-    task = data.get_task("listops", root=str(root))
+    # When loaded through the zoo.
+    task = zoo.get_task("listops", root=str(root))
     # Then ids are the bracket tokens only, and labels match the evaluator.
     self.assertEqual(task.spec.seq_len, 2000)
     split = task.train
@@ -233,19 +234,19 @@ class OfficialFilesTest(parameterized.TestCase):
 
   def test_seq_len_truncates(self):
     root, _ = self.official_root()
-    task = data.get_task("listops", root=str(root), seq_len=6)
+    task = zoo.get_task("listops", root=str(root), seq_len=6)
     self.assertEqual(task.train.inputs.shape, (3, 6))
     np.testing.assert_array_equal(task.train.lengths, [4, 6, 6])
 
   def test_generation_options_with_root_are_refused(self):
     root, _ = self.official_root()
     with self.assertRaisesRegex(ValueError, "num_train"):
-      data.get_task("listops", root=str(root), num_train=10)
+      zoo.get_task("listops", root=str(root), num_train=10)
 
   def test_missing_files_are_named(self):
     root = self.create_tempdir().full_path
     with self.assertRaisesRegex(FileNotFoundError, "basic_train.tsv"):
-      data.get_task("listops", root=root)
+      zoo.get_task("listops", root=root)
 
   @parameterized.named_parameters(
       ("header", "Input\tLabel\n[MAX 2 ]\t2\n", ":1:.*header"),

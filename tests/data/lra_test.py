@@ -9,6 +9,7 @@ from absl.testing import parameterized
 import numpy as np
 
 from spike_ssm import data
+from spike_ssm import zoo
 from spike_ssm.data import lra
 
 try:
@@ -43,7 +44,7 @@ class TextTest(parameterized.TestCase):
     # Given a tiny aclImdb tree with non-ASCII text.
     root, docs = self.make_imdb()
     # When loaded with seq_len 20 (so documents are truncated).
-    task = data.get_task("text", root=str(root), seq_len=20)
+    task = zoo.get_task("text", root=str(root), seq_len=20)
     self.assertEqual((task.spec.vocab_size, task.spec.num_classes), (257, 2))
     # Then validation is test, as in LRA.
     self.assertIs(task.validation, task.test)
@@ -59,8 +60,8 @@ class TextTest(parameterized.TestCase):
 
   def test_val_fraction_carves_a_deterministic_disjoint_subset(self):
     root, _ = self.make_imdb()
-    a = data.get_task("text", root=str(root), val_fraction=0.5)
-    b = data.get_task("text", root=str(root), val_fraction=0.5)
+    a = zoo.get_task("text", root=str(root), val_fraction=0.5)
+    b = zoo.get_task("text", root=str(root), val_fraction=0.5)
     self.assertEqual((len(a.train), len(a.validation)), (3, 3))
     np.testing.assert_array_equal(a.validation.inputs, b.validation.inputs)
     rows = {r.tobytes() for r in a.train.inputs}
@@ -72,9 +73,9 @@ class TextTest(parameterized.TestCase):
       path.unlink()
     (root / "aclImdb" / "test" / "pos").rmdir()
     with self.assertRaisesRegex(FileNotFoundError, "aclImdb/test/pos"):
-      data.get_task("text", root=str(root))
+      zoo.get_task("text", root=str(root))
     with self.assertRaisesRegex(FileNotFoundError, "aclImdb"):
-      data.get_task("text", root=self.create_tempdir().full_path)
+      zoo.get_task("text", root=self.create_tempdir().full_path)
 
 
 class RetrievalTest(parameterized.TestCase):
@@ -94,7 +95,7 @@ class RetrievalTest(parameterized.TestCase):
 
   def test_two_byte_level_documents_per_example(self):
     root, rows = self.make_aan()
-    task = data.get_task("retrieval", root=str(root), seq_len=8)
+    task = zoo.get_task("retrieval", root=str(root), seq_len=8)
     self.assertTrue(task.spec.dual)
     for split in task.splits.values():
       for i, (label, text1, text2) in enumerate(rows):
@@ -114,11 +115,11 @@ class RetrievalTest(parameterized.TestCase):
     root, _ = self.make_aan(lines)
     with self.assertRaisesRegex(ValueError,
                                 "new_aan_pairs.train.tsv" + pattern):
-      data.get_task("retrieval", root=str(root))
+      zoo.get_task("retrieval", root=str(root))
 
   def test_missing_files_are_named(self):
     with self.assertRaisesRegex(FileNotFoundError, "new_aan_pairs"):
-      data.get_task("retrieval", root=self.create_tempdir().full_path)
+      zoo.get_task("retrieval", root=self.create_tempdir().full_path)
 
 
 class ImageTest(parameterized.TestCase):
@@ -144,7 +145,7 @@ class ImageTest(parameterized.TestCase):
   def test_grey_pixel_sequences(self, tokenize):
     # Given six tiny CIFAR-10 python batches.
     root, batches = self.make_cifar()
-    task = data.get_task("image", root=str(root), tokenize=tokenize)
+    task = zoo.get_task("image", root=str(root), tokenize=tokenize)
     spec = task.spec
     self.assertEqual((spec.seq_len, spec.num_classes), (1024, 10))
     self.assertEqual(spec.kind, "tokens" if tokenize else "continuous")
@@ -172,14 +173,14 @@ class ImageTest(parameterized.TestCase):
   def test_malformed_or_missing_batch_is_named(self):
     root, _ = self.make_cifar(corrupt="data_batch_3")
     with self.assertRaisesRegex(ValueError, "data_batch_3.*3072"):
-      data.get_task("image", root=str(root))
+      zoo.get_task("image", root=str(root))
     root, _ = self.make_cifar()
     (root / "cifar-10-batches-py" / "test_batch").unlink()
     with self.assertRaisesRegex(FileNotFoundError, "test_batch"):
-      data.get_task("image", root=str(root))
+      zoo.get_task("image", root=str(root))
     (root / "cifar-10-batches-py" / "test_batch").write_bytes(b"garbage")
     with self.assertRaisesRegex(ValueError, "test_batch.*not a CIFAR"):
-      data.get_task("image", root=str(root))
+      zoo.get_task("image", root=str(root))
 
 
 @absltest.skipIf(Image is None, "Pillow is not installed")
@@ -216,8 +217,8 @@ class PathfinderTest(parameterized.TestCase):
   def test_pixels_labels_and_split(self, tokenize):
     root, pixels = self.make_pathfinder()
     cache_dir = self.create_tempdir().full_path
-    task = data.get_task("pathfinder", root=str(root), cache_dir=cache_dir,
-                         tokenize=tokenize)
+    task = zoo.get_task("pathfinder", root=str(root), cache_dir=cache_dir,
+                        tokenize=tokenize)
     self.assertEqual((task.spec.seq_len, task.spec.num_classes), (1024, 2))
     # Then 20 images (the empty one skipped) split 16 / 2 / 2.
     sizes = [len(s) for s in task.splits.values()]
@@ -240,22 +241,22 @@ class PathfinderTest(parameterized.TestCase):
   def test_second_load_uses_the_cache_and_split_seed_is_stable(self):
     root, _ = self.make_pathfinder()
     cache_dir = self.create_tempdir().full_path
-    first = data.get_task("pathfinder", root=str(root), cache_dir=cache_dir)
+    first = zoo.get_task("pathfinder", root=str(root), cache_dir=cache_dir)
     with mock.patch.object(lra, "_decode_pathfinder",
                            side_effect=AssertionError("decoded again")):
-      second = data.get_task("pathfinder", root=str(root),
-                             cache_dir=cache_dir, seed=5)
+      second = zoo.get_task("pathfinder", root=str(root),
+                            cache_dir=cache_dir, seed=5)
     np.testing.assert_array_equal(first.test.inputs, second.test.inputs)
-    other = data.get_task("pathfinder", root=str(root), cache_dir=cache_dir,
-                          split_seed=1)
+    other = zoo.get_task("pathfinder", root=str(root), cache_dir=cache_dir,
+                         split_seed=1)
     self.assertFalse(np.array_equal(first.test.inputs, other.test.inputs))
 
   def test_pathx_reads_pathfinder128(self):
     root, _ = self.make_pathfinder(resolution=128, n=4,
                                    difficulty="curv_baseline")
-    task = data.get_task("pathx", root=str(root), difficulty="curv_baseline",
-                         cache_dir=self.create_tempdir().full_path,
-                         val_fraction=0.25, test_fraction=0.25)
+    task = zoo.get_task("pathx", root=str(root), difficulty="curv_baseline",
+                        cache_dir=self.create_tempdir().full_path,
+                        val_fraction=0.25, test_fraction=0.25)
     self.assertEqual(task.spec.seq_len, 128 * 128)
     self.assertEqual([len(s) for s in task.splits.values()], [2, 1, 1])
 
@@ -268,31 +269,31 @@ class PathfinderTest(parameterized.TestCase):
   def test_bad_metadata_is_named(self, line, error, pattern):
     root, _ = self.make_pathfinder(extra_line=line)
     with self.assertRaisesRegex(error, pattern):
-      data.get_task("pathfinder", root=str(root),
-                    cache_dir=self.create_tempdir().full_path)
+      zoo.get_task("pathfinder", root=str(root),
+                   cache_dir=self.create_tempdir().full_path)
 
   def test_missing_pillow_gives_a_clear_import_error(self):
     root, _ = self.make_pathfinder(n=2)
     with mock.patch.dict("sys.modules", {"PIL": None}):
       with self.assertRaisesRegex(ImportError, "needs Pillow"):
-        data.get_task("pathfinder", root=str(root),
-                      cache_dir=self.create_tempdir().full_path)
+        zoo.get_task("pathfinder", root=str(root),
+                     cache_dir=self.create_tempdir().full_path)
 
   def test_bad_images_and_options(self):
     root, _ = self.make_pathfinder()
     images = root / "pathfinder32" / "curv_contour_length_14" / "imgs" / "0"
     (images / "sample_3.png").write_bytes(b"not a png")
     with self.assertRaisesRegex(ValueError, "sample_3.png.*not a readable"):
-      data.get_task("pathfinder", root=str(root),
-                    cache_dir=self.create_tempdir().full_path)
+      zoo.get_task("pathfinder", root=str(root),
+                   cache_dir=self.create_tempdir().full_path)
     Image.new("L", (16, 16)).save(images / "sample_3.png")
     with self.assertRaisesRegex(ValueError, "sample_3.png.*32x32"):
-      data.get_task("pathfinder", root=str(root),
-                    cache_dir=self.create_tempdir().full_path)
+      zoo.get_task("pathfinder", root=str(root),
+                   cache_dir=self.create_tempdir().full_path)
     with self.assertRaisesRegex(ValueError, "difficulty"):
-      data.get_task("pathfinder", root=str(root), difficulty="hard")
+      zoo.get_task("pathfinder", root=str(root), difficulty="hard")
     with self.assertRaisesRegex(FileNotFoundError, "curv_baseline/metadata"):
-      data.get_task("pathfinder", root=str(root), difficulty="curv_baseline")
+      zoo.get_task("pathfinder", root=str(root), difficulty="curv_baseline")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import tempfile
 from absl.testing import absltest
 import numpy as np
 
-from spike_ssm import data
+from spike_ssm import zoo
 from spike_ssm.data import mnist1d
 
 try:
@@ -26,7 +26,7 @@ class MNIST1DTest(absltest.TestCase):
     super().setUpClass()
     cls.cache = tempfile.mkdtemp(prefix="mnist1d_test_")
     cls.addClassCleanup(shutil.rmtree, cls.cache, ignore_errors=True)
-    cls.task = data.get_task("mnist1d", cache_dir=cls.cache)
+    cls.task = zoo.get_task("mnist1d", cache_dir=cls.cache)
     # The package's own generation with its default arguments (seed 42).
     cls.reference = package_data.make_dataset(package_data.get_dataset_args())
 
@@ -65,9 +65,9 @@ class MNIST1DTest(absltest.TestCase):
       np.testing.assert_array_equal(a[name], b[name])
     self.assertFalse(np.array_equal(a["x"], c["x"]))
     # And the task's data_seed option selects it; the run seed does not.
-    other = data.get_task("mnist1d", cache_dir=self.cache, data_seed=7)
+    other = zoo.get_task("mnist1d", cache_dir=self.cache, data_seed=7)
     np.testing.assert_array_equal(other.test.inputs[:, :, 0], c["x_test"])
-    again = data.get_task("mnist1d", cache_dir=self.cache, seed=5)
+    again = zoo.get_task("mnist1d", cache_dir=self.cache, seed=5)
     np.testing.assert_array_equal(again.train.inputs, self.task.train.inputs)
 
   def test_cache_round_trip_and_corrupt_entry(self):
@@ -77,7 +77,7 @@ class MNIST1DTest(absltest.TestCase):
     # When one is corrupted, the task is regenerated, identical.
     for path in entries:
       path.write_bytes(b"not a zip file")
-    rebuilt = data.get_task("mnist1d", cache_dir=self.cache)
+    rebuilt = zoo.get_task("mnist1d", cache_dir=self.cache)
     np.testing.assert_array_equal(rebuilt.train.inputs,
                                   self.task.train.inputs)
 
@@ -97,13 +97,13 @@ class MNIST1DTest(absltest.TestCase):
 
   def test_bad_options(self):
     with self.assertRaisesRegex(ValueError, "val_size must be in"):
-      data.get_task("mnist1d", cache_dir=self.cache, val_size=4000)
+      zoo.get_task("mnist1d", cache_dir=self.cache, val_size=4000)
     with self.assertRaisesRegex(ValueError, "val_size must be in"):
-      data.get_task("mnist1d", cache_dir=self.cache, val_size=0)
+      zoo.get_task("mnist1d", cache_dir=self.cache, val_size=0)
     with self.assertRaisesRegex(TypeError, "data_seed must be an int"):
-      data.get_task("mnist1d", cache_dir=self.cache, data_seed=1.5)
+      zoo.get_task("mnist1d", cache_dir=self.cache, data_seed=1.5)
     with self.assertRaisesRegex(ValueError, "root must be None"):
-      data.get_task("mnist1d", cache_dir=self.cache, root="/tmp")
+      zoo.get_task("mnist1d", cache_dir=self.cache, root="/tmp")
 
 
 if __name__ == "__main__":

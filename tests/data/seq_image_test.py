@@ -10,7 +10,7 @@ from absl.testing import absltest
 from absl.testing import parameterized
 import numpy as np
 
-from spike_ssm import data
+from spike_ssm import zoo
 from spike_ssm.data import _cache
 from spike_ssm.data import seq_image
 from tests.data import fixtures
@@ -77,7 +77,7 @@ class SMNISTTest(parameterized.TestCase):
     arrays = fixtures.write_mnist(root, 40, 20, gzipped=gzipped,
                                   subdir=subdir)
     # When sMNIST is built.
-    task = data.get_task("smnist", root=root)
+    task = zoo.get_task("smnist", root=root)
     # Then the spec is (784, 1 channel, 10 classes) and the 40 training
     # images split 36 / 4, the 20 test images are the test split.
     self.assertEqual((task.spec.seq_len, task.spec.input_dim,
@@ -103,9 +103,9 @@ class SMNISTTest(parameterized.TestCase):
   def test_validation_carve_depends_on_split_seed_only(self):
     root = self.create_tempdir().full_path
     fixtures.write_mnist(root, 40, 10)
-    a = data.get_task("smnist", root=root, seed=0)
-    b = data.get_task("smnist", root=root, seed=9)
-    c = data.get_task("smnist", root=root, split_seed=1)
+    a = zoo.get_task("smnist", root=root, seed=0)
+    b = zoo.get_task("smnist", root=root, seed=9)
+    c = zoo.get_task("smnist", root=root, split_seed=1)
     np.testing.assert_array_equal(a.validation.inputs, b.validation.inputs)
     self.assertFalse(np.array_equal(a.validation.inputs, c.validation.inputs))
 
@@ -118,35 +118,35 @@ class SMNISTTest(parameterized.TestCase):
                        np.zeros((20, 27, 28), np.uint8))
     with self.assertRaisesRegex(ValueError, "train-images-idx3-ubyte.*"
                                 "shape \\(N, 28, 28\\)"):
-      data.get_task("smnist", root=root)
+      zoo.get_task("smnist", root=root)
     fixtures.write_idx(root / stem["train_images"], arrays["train_images"])
     # Label count mismatch.
     fixtures.write_idx(root / stem["train_labels"], np.zeros(19, np.uint8))
     with self.assertRaisesRegex(ValueError, "train-labels-idx1-ubyte: 19 "
                                 "labels for 20 images"):
-      data.get_task("smnist", root=root)
+      zoo.get_task("smnist", root=root)
     # A label out of range.
     bad = arrays["train_labels"].copy()
     bad[3] = 10
     fixtures.write_idx(root / stem["train_labels"], bad)
     with self.assertRaisesRegex(ValueError, "train-labels-idx1-ubyte: labels"
                                 " must lie in \\[0, 9\\], got a 10"):
-      data.get_task("smnist", root=root)
+      zoo.get_task("smnist", root=root)
     # A missing file lists where it looked; no root names the files.
     (root / stem["train_labels"]).unlink()
     with self.assertRaisesRegex(FileNotFoundError,
                                 "train-labels-idx1-ubyte\\[.gz\\] not found"):
-      data.get_task("smnist", root=root)
+      zoo.get_task("smnist", root=root)
     with self.assertRaisesRegex(ValueError, "pass root=DIR.*t10k-images"):
-      data.get_task("smnist")
+      zoo.get_task("smnist")
 
   def test_bad_options(self):
     root = self.create_tempdir().full_path
     fixtures.write_mnist(root, 20, 10)
     with self.assertRaisesRegex(ValueError, "val_fraction must be in"):
-      data.get_task("smnist", root=root, val_fraction=1.0)
+      zoo.get_task("smnist", root=root, val_fraction=1.0)
     with self.assertRaisesRegex(TypeError, "split_seed must be an int"):
-      data.get_task("smnist", root=root, split_seed="a")
+      zoo.get_task("smnist", root=root, split_seed="a")
 
 
 class PSMNISTTest(absltest.TestCase):
@@ -158,9 +158,9 @@ class PSMNISTTest(absltest.TestCase):
     self.cache = self.create_tempdir().full_path
 
   def test_permutes_every_sequence_by_one_fixed_permutation(self):
-    plain = data.get_task("smnist", root=self.root)
+    plain = zoo.get_task("smnist", root=self.root)
     for kind in seq_image.PERMUTATIONS:
-      task = data.get_task("psmnist", root=self.root, cache_dir=self.cache,
+      task = zoo.get_task("psmnist", root=self.root, cache_dir=self.cache,
                            permutation=kind)
       perm = seq_image.make_permutation(kind, 92916)
       self.assertEqual(sorted(perm), list(range(784)))
@@ -193,9 +193,9 @@ class PSMNISTTest(absltest.TestCase):
   def test_stable_across_resume_runs_and_cache_dirs(self):
     # Given two builds as two hosts / a resumed run would do them: other
     # run seeds, other cache directories.
-    a = data.get_task("psmnist", root=self.root, cache_dir=self.cache,
+    a = zoo.get_task("psmnist", root=self.root, cache_dir=self.cache,
                       seed=0, permutation_seed=5)
-    b = data.get_task("psmnist", root=self.root,
+    b = zoo.get_task("psmnist", root=self.root,
                       cache_dir=self.create_tempdir().full_path, seed=3,
                       permutation_seed=5)
     # Then the data are identical.
@@ -208,7 +208,7 @@ class PSMNISTTest(absltest.TestCase):
 
   def test_a_changed_permutation_fails_naming_the_saved_file(self):
     # Given a saved permutation that no longer matches the derivation.
-    data.get_task("psmnist", root=self.root, cache_dir=self.cache)
+    zoo.get_task("psmnist", root=self.root, cache_dir=self.cache)
     (path,) = pathlib.Path(self.cache).glob("psmnist_permutation-*.npz")
     params = dict(kind="random", seed=92916, n=784)
     key = _cache.cache_key("psmnist_permutation", params)
@@ -218,17 +218,17 @@ class PSMNISTTest(absltest.TestCase):
     _cache.save(path, key, {"permutation": np.arange(784)})
     # Then building again refuses to train on another task.
     with self.assertRaisesRegex(ValueError, f"{path}.*differs"):
-      data.get_task("psmnist", root=self.root, cache_dir=self.cache)
+      zoo.get_task("psmnist", root=self.root, cache_dir=self.cache)
 
   def test_bad_options(self):
     with self.assertRaisesRegex(ValueError, "permutation must be one of"):
-      data.get_task("psmnist", root=self.root, cache_dir=self.cache,
+      zoo.get_task("psmnist", root=self.root, cache_dir=self.cache,
                     permutation="shuffle")
     with self.assertRaisesRegex(ValueError, "permutation_seed must be in"):
-      data.get_task("psmnist", root=self.root, cache_dir=self.cache,
+      zoo.get_task("psmnist", root=self.root, cache_dir=self.cache,
                     permutation_seed=-1)
     with self.assertRaisesRegex(ValueError, "pass root=DIR"):
-      data.get_task("psmnist", cache_dir=self.cache)
+      zoo.get_task("psmnist", cache_dir=self.cache)
 
 
 class SCIFARTest(absltest.TestCase):
@@ -241,7 +241,7 @@ class SCIFARTest(absltest.TestCase):
                                               num_test=10)
 
   def test_three_channel_row_major_normalised_like_s4_s5(self):
-    task = data.get_task("scifar", root=self.root)
+    task = zoo.get_task("scifar", root=self.root)
     self.assertEqual((task.spec.seq_len, task.spec.input_dim,
                       task.spec.num_classes), (1024, 3, 10))
     self.assertEqual([len(s) for s in task.splits.values()], [36, 4, 10])
@@ -258,7 +258,7 @@ class SCIFARTest(absltest.TestCase):
     np.testing.assert_array_equal(task.test.targets, self.test_labels)
 
   def test_unnormalised_is_uint8_read_as_unit_interval(self):
-    task = data.get_task("scifar", root=self.root, normalize=False)
+    task = zoo.get_task("scifar", root=self.root, normalize=False)
     self.assertEqual(task.test.inputs.dtype, np.uint8)
     batch = task.test.gather(np.arange(10))
     expected = self.test_data.reshape(10, 3, 1024).transpose(0, 2, 1) / 255
@@ -266,7 +266,7 @@ class SCIFARTest(absltest.TestCase):
                                atol=1e-7)
 
   def test_train_and_validation_partition_the_five_batches(self):
-    task = data.get_task("scifar", root=self.root, normalize=False)
+    task = zoo.get_task("scifar", root=self.root, normalize=False)
     rows = {self.data[i].reshape(3, 1024).T.tobytes(): self.labels[i]
             for i in range(40)}
     seen = []
@@ -281,25 +281,25 @@ class SCIFARTest(absltest.TestCase):
     (folder / "data_batch_3").write_bytes(b"garbage, not a pickle")
     with self.assertRaisesRegex(ValueError,
                                 "data_batch_3: not a CIFAR-10 python batch"):
-      data.get_task("scifar", root=self.root)
+      zoo.get_task("scifar", root=self.root)
     fixtures.write_cifar_batch(folder / "data_batch_3",
                                np.zeros((8, 3000), np.uint8), np.zeros(8))
     with self.assertRaisesRegex(ValueError, "data_batch_3: b'data' must be "
                                 "uint8 \\(N, 3072\\)"):
-      data.get_task("scifar", root=self.root)
+      zoo.get_task("scifar", root=self.root)
     fixtures.write_cifar_batch(folder / "data_batch_3",
                                np.zeros((8, 3072), np.uint8),
                                np.full(8, 10))
     with self.assertRaisesRegex(ValueError, "data_batch_3: b'labels' must be"):
-      data.get_task("scifar", root=self.root)
+      zoo.get_task("scifar", root=self.root)
     fixtures.write_cifar_batch(folder / "data_batch_3", self.data[16:24],
                                self.labels[16:24])
     (folder / "test_batch").unlink()
     with self.assertRaisesRegex(FileNotFoundError, "test_batch"):
-      data.get_task("scifar", root=self.root)
+      zoo.get_task("scifar", root=self.root)
     with self.assertRaisesRegex(FileNotFoundError,
                                 "CIFAR-10 python batches not found"):
-      data.get_task("scifar", root=self.create_tempdir().full_path)
+      zoo.get_task("scifar", root=self.create_tempdir().full_path)
 
 
 if __name__ == "__main__":

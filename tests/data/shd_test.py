@@ -10,7 +10,7 @@ from absl.testing import absltest
 from absl.testing import parameterized
 import numpy as np
 
-from spike_ssm import data
+from spike_ssm import zoo
 from spike_ssm.data import shd
 from tests.data import fixtures
 
@@ -39,7 +39,7 @@ class SHDTest(parameterized.TestCase):
                             (0.013, 0.5, False))
   def test_frames_match_a_spike_by_spike_reference(self, bin_width, max_time,
                                                    binary):
-    task = data.get_task("shd", root=self.root, bin_width=bin_width,
+    task = zoo.get_task("shd", root=self.root, bin_width=bin_width,
                          max_time=max_time, binary=binary)
     t_bins = shd.num_bins(bin_width, max_time)
     self.assertEqual((task.spec.seq_len, task.spec.input_dim,
@@ -54,12 +54,12 @@ class SHDTest(parameterized.TestCase):
   def test_default_bins_and_storage(self):
     self.assertEqual(shd.num_bins(0.01, 1.0), 100)
     self.assertEqual(shd.num_bins(0.3, 1.0), 4)
-    task = data.get_task("shd", root=self.root)
+    task = zoo.get_task("shd", root=self.root)
     self.assertEqual(task.spec.seq_len, 100)
     self.assertEqual(task.train.inputs.dtype, np.uint8)
 
   def test_train_and_validation_partition_the_training_file(self):
-    task = data.get_task("shd", root=self.root, binary=False)
+    task = zoo.get_task("shd", root=self.root, binary=False)
     expected = _ref_frames(*self.train[:2], 0.01, 1.0, False)
     rows = {expected[i].astype(np.float32).tobytes(): int(self.train[2][i])
             for i in range(40)}
@@ -78,8 +78,8 @@ class SHDTest(parameterized.TestCase):
     for name in ("shd_train.h5", "shd_test.h5"):
       raw = (pathlib.Path(self.root) / name).read_bytes()
       (root / "shd" / (name + ".gz")).write_bytes(gzip.compress(raw))
-    a = data.get_task("shd", root=root)
-    b = data.get_task("shd", root=self.root)
+    a = zoo.get_task("shd", root=root)
+    b = zoo.get_task("shd", root=self.root)
     np.testing.assert_array_equal(a.test.inputs, b.test.inputs)
 
   def _bad(self, message, **kwargs):
@@ -90,7 +90,7 @@ class SHDTest(parameterized.TestCase):
     labels = kwargs.pop("labels", labels)
     fixtures.write_shd_file(path, times, units, labels, **kwargs)
     with self.assertRaisesRegex(ValueError, f"{path}.*{message}"):
-      data.get_task("shd", root=self.root)
+      zoo.get_task("shd", root=self.root)
 
   def test_malformed_files_name_the_file_and_the_problem(self):
     times, units, labels = fixtures.shd_examples(10, seed=3)
@@ -115,23 +115,23 @@ class SHDTest(parameterized.TestCase):
     path = pathlib.Path(self.root) / "shd_train.h5"
     path.write_bytes(b"not an HDF5 file at all")
     with self.assertRaisesRegex(ValueError, f"{path}: not a readable HDF5"):
-      data.get_task("shd", root=self.root)
+      zoo.get_task("shd", root=self.root)
     path.unlink()
     with self.assertRaisesRegex(FileNotFoundError,
                                 "shd_train.h5\\[.gz\\] not found"):
-      data.get_task("shd", root=self.root)
+      zoo.get_task("shd", root=self.root)
     with self.assertRaisesRegex(ValueError, "pass root=DIR.*shd_train.h5"):
-      data.get_task("shd")
+      zoo.get_task("shd")
 
   def test_bad_options(self):
     with self.assertRaisesRegex(ValueError, "bin_width must be a finite"):
-      data.get_task("shd", root=self.root, bin_width=0.0)
+      zoo.get_task("shd", root=self.root, bin_width=0.0)
     with self.assertRaisesRegex(ValueError, "bin_width=2.0 must be <="):
-      data.get_task("shd", root=self.root, bin_width=2.0)
+      zoo.get_task("shd", root=self.root, bin_width=2.0)
     with self.assertRaisesRegex(TypeError, "binary must be a bool"):
-      data.get_task("shd", root=self.root, binary=1)
+      zoo.get_task("shd", root=self.root, binary=1)
     with self.assertRaisesRegex(TypeError, "max_time must be a float"):
-      data.get_task("shd", root=self.root, max_time="1")
+      zoo.get_task("shd", root=self.root, max_time="1")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from absl.testing import parameterized
 import numpy as np
 
 from spike_ssm import data
+from spike_ssm import zoo
 from tests import tolerances as tol
 
 SMALL = dict(num_train=64, num_valid=8, num_test=8)
@@ -23,9 +24,9 @@ class DeterminismTest(parameterized.TestCase):
       ("adding", dict(seq_len=20)))
   def test_same_seed_same_data_other_seed_other_data(self, name, options):
     # Given the task built twice with seed 0 and once with seed 1.
-    a = data.get_task(name, seed=0, **SMALL, **options)
-    b = data.get_task(name, seed=0, **SMALL, **options)
-    c = data.get_task(name, seed=1, **SMALL, **options)
+    a = zoo.get_task(name, seed=0, **SMALL, **options)
+    b = zoo.get_task(name, seed=0, **SMALL, **options)
+    c = zoo.get_task(name, seed=1, **SMALL, **options)
     # Then seed 0 reproduces exactly; seed 1 differs; splits differ.
     for sa, sb, sc in zip(all_splits(a), all_splits(b), all_splits(c)):
       np.testing.assert_array_equal(sa.inputs, sb.inputs)
@@ -35,10 +36,10 @@ class DeterminismTest(parameterized.TestCase):
 
   def test_split_sizes_do_not_change_other_splits(self):
     # Independent streams: a larger train split leaves the test split alone.
-    a = data.get_task("adding", seq_len=10, num_train=10, num_valid=2,
-                      num_test=3)
-    b = data.get_task("adding", seq_len=10, num_train=50, num_valid=2,
-                      num_test=3)
+    a = zoo.get_task("adding", seq_len=10, num_train=10, num_valid=2,
+                     num_test=3)
+    b = zoo.get_task("adding", seq_len=10, num_train=50, num_valid=2,
+                     num_test=3)
     np.testing.assert_array_equal(a.test.inputs, b.test.inputs)
 
 
@@ -49,9 +50,9 @@ class MqarTest(parameterized.TestCase):
                                                          random_non_queries):
     # Given MQAR with 6 pairs in 48 steps.
     pairs, vocab, t = 6, 100, 48
-    task = data.get_task("mqar", seq_len=t, vocab_size=vocab,
-                         num_kv_pairs=pairs,
-                         random_non_queries=random_non_queries, **SMALL)
+    task = zoo.get_task("mqar", seq_len=t, vocab_size=vocab,
+                        num_kv_pairs=pairs,
+                        random_non_queries=random_non_queries, **SMALL)
     self.assertEqual((task.spec.target_kind, task.spec.vocab_size),
                      ("sequence", vocab))
     for split in all_splits(task):
@@ -113,12 +114,12 @@ class MqarTest(parameterized.TestCase):
 
   def test_bad_sizes(self):
     with self.assertRaisesRegex(ValueError, "seq_len must be >= 4 \\*"):
-      data.get_task("mqar", seq_len=10, num_kv_pairs=3, **SMALL)
+      zoo.get_task("mqar", seq_len=10, num_kv_pairs=3, **SMALL)
     with self.assertRaisesRegex(ValueError, "num_kv_pairs"):
-      data.get_task("mqar", seq_len=64, vocab_size=8, num_kv_pairs=4,
-                    **SMALL)
+      zoo.get_task("mqar", seq_len=64, vocab_size=8, num_kv_pairs=4,
+                   **SMALL)
     with self.assertRaisesRegex(TypeError, "num_train"):
-      data.get_task("mqar", num_train=1.5)
+      zoo.get_task("mqar", num_train=1.5)
 
 
 class SelectiveCopyTest(absltest.TestCase):
@@ -126,8 +127,8 @@ class SelectiveCopyTest(absltest.TestCase):
   def test_markers_ask_for_the_data_tokens_in_order(self):
     # Given selective copying of 5 tokens in 30 steps over 4 symbols.
     k, t = 5, 30
-    task = data.get_task("selective_copy", seq_len=t, num_tokens=k,
-                         num_symbols=4, **SMALL)
+    task = zoo.get_task("selective_copy", seq_len=t, num_tokens=k,
+                        num_symbols=4, **SMALL)
     self.assertEqual(task.spec.vocab_size, 7)
     for split in all_splits(task):
       for x, y, m in zip(split.inputs, split.targets, split.target_mask):
@@ -147,8 +148,8 @@ class SelectiveCopyTest(absltest.TestCase):
 class InductionHeadsTest(absltest.TestCase):
 
   def test_target_is_the_token_after_the_first_trigger(self):
-    task = data.get_task("induction_heads", seq_len=12, num_symbols=3,
-                         **SMALL)
+    task = zoo.get_task("induction_heads", seq_len=12, num_symbols=3,
+                        **SMALL)
     for split in all_splits(task):
       for x, y, m in zip(split.inputs, split.targets, split.target_mask):
         # Then the trigger (1) occurs twice, the last step being one.
@@ -164,7 +165,7 @@ class InductionHeadsTest(absltest.TestCase):
 class AddingTest(absltest.TestCase):
 
   def test_target_is_the_sum_of_the_marked_values(self):
-    task = data.get_task("adding", seq_len=16, **SMALL)
+    task = zoo.get_task("adding", seq_len=16, **SMALL)
     self.assertEqual((task.spec.input_dim, task.spec.target_kind),
                      (2, "regression"))
     for split in all_splits(task):

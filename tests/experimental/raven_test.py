@@ -12,8 +12,8 @@ from scipy import stats
 from spike_ssm import experimental
 from spike_ssm import neurons
 from spike_ssm.experimental import raven
+from spike_ssm import zoo
 from spike_ssm.models import backbone
-from spike_ssm.models import registry
 from spike_ssm.ops import scans
 from spike_ssm.training import precision
 from tests import golden_util
@@ -667,7 +667,7 @@ class MakeRecallBatchTest(parameterized.TestCase):
 
 
 # ----------------------------------------------------------------------------
-# Bad inputs, dtypes, goldens, registry.
+# Bad inputs, dtypes, goldens, the zoo.
 # ----------------------------------------------------------------------------
 
 
@@ -816,13 +816,11 @@ class GoldenTest(parameterized.TestCase):
                                       params)
 
 
-class RegistryTest(absltest.TestCase):
+class ZooTest(absltest.TestCase):
 
-  def test_raven_is_a_registered_ssm_core(self):
-    entry = registry.get_entry("raven")
-    self.assertIs(entry.cls(), experimental.RavenRSM)
-    self.assertTrue(entry.ssm_core)
-    self.assertIn("raven_rsm", registry.ssm_core_module_names())
+  def test_raven_is_a_zoo_ssm_core(self):
+    self.assertIs(zoo.layer_class("raven"), experimental.RavenRSM)
+    self.assertIn(experimental.RavenRSM, precision.ssm_core_classes())
 
   def test_backbone_builds_raven_by_name(self):
     # Given a 2-block backbone whose layer is chosen by name.
@@ -830,8 +828,8 @@ class RegistryTest(absltest.TestCase):
 
     def forward(u):
       body = backbone.SequenceBackbone(
-          "raven", 2, 8, layer_kwargs=dict(num_slots=4, slot_dim=2,
-                                           hard_top_k=2))
+          zoo.layer_factory("raven", num_slots=4, slot_dim=2, hard_top_k=2),
+          2, 8)
       return body(u, jnp.ones(u.shape[:2]), is_training=True)
 
     fn = hk.transform_with_state(forward)

@@ -12,10 +12,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from spike_ssm import layers
+from spike_ssm import ssm
+from spike_ssm import zoo
 from spike_ssm.models import backbone
-from spike_ssm.models import registry
 from spike_ssm.ops import attention
 from spike_ssm.training import optim
+from spike_ssm.training import precision
 from tests import golden_util
 from tests import tolerances as tol
 
@@ -553,8 +555,8 @@ def _model(layer, layer_kwargs, positions="none", norm="layer", glu="gelu",
     return backbone.SequenceModel(
         num_classes=5, input_kind="tokens", vocab_size=12,
         pooling="masked_mean", positions=positions, max_len=32, dual=dual,
-        backbone=dict(layer=layer, num_layers=1, width=8,
-                      layer_kwargs=layer_kwargs, norm=norm, glu=glu))(
+        backbone=dict(layer=zoo.layer_factory(layer, **layer_kwargs),
+                      num_layers=1, width=8, norm=norm, glu=glu))(
                           batch, is_training=is_training)
   return hk.transform_with_state(forward)
 
@@ -617,20 +619,19 @@ class BackboneTest(parameterized.TestCase):
     golden_util.assert_matches_golden("sequence_model_transformer", params)
 
   @parameterized.parameters("transformer", "lstm", "gru")
-  def test_registered_as_non_ssm_layers(self, name):
-    # Given the registry entry and a model built from it.
-    entry = registry.get_entry(name)
-    self.assertFalse(entry.ssm_core)
-    self.assertEqual(entry.streaming, name != "transformer")
-    self.assertNotIn(entry.cls(), registry.ssm_core_classes())
+  def test_in_the_zoo_as_non_ssm_layers(self, name):
+    # Given the zoo's class and a model built from it.
+    cls = zoo.layer_class(name)
+    self.assertFalse(issubclass(cls, ssm.SequenceLayer))
+    self.assertEqual(hasattr(cls, "step"), name != "transformer")
+    self.assertNotIn(cls, precision.ssm_core_classes())
     kwargs = dict(num_heads=2, ffn_multiplier=2) if name == "transformer" else (
         dict(hidden_size=6, bidirectional=True))
-    params = jax.eval_shape(
-        lambda k: _model(name, kwargs, "learned").init(
-            k, _token_batch(np.random.default_rng(3)), is_training=True)[0],
-        jax.random.PRNGKey(0))
+    (params, _), owners = optim.param_owners(
+        _model(name, kwargs, "learned").init, jax.random.PRNGKey(0),
+        _token_batch(np.random.default_rng(3)), is_training=True)
     # Then no parameter lands in the optimiser's SSM group.
-    labels = jax.tree.leaves(optim.label_params(params))
+    labels = jax.tree.leaves(optim.label_params(params, owners))
     self.assertNotIn("ssm", labels)
     self.assertIn("default", labels)
 

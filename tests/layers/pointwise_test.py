@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from spike_ssm import layers
-from spike_ssm.models import registry
+from spike_ssm import zoo
 from tests import golden_util
 from tests import tolerances
 
@@ -51,12 +51,11 @@ class DenseTest(absltest.TestCase):
     with self.assertRaisesRegex(ValueError, "`output_size` must be an int"):
       _apply(jnp.zeros((2, 3, 4)), output_size=0)
 
-  def test_golden_parameter_tree_and_registry(self):
+  def test_golden_parameter_tree_and_zoo_entry(self):
     params, _ = _apply(jnp.zeros((1, 2, 3)), output_size=4)
     golden_util.assert_matches_golden("dense", params)
-    entry = registry.get_entry("dense")
-    self.assertIs(entry.cls(), layers.Dense)
-    self.assertFalse(entry.ssm_core)
+    self.assertIs(zoo.layer_class("dense"), layers.Dense)
+    self.assertFalse(getattr(layers.Dense, "ssm_core", False))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import numpy as np
 
 from experiments import train
 from spike_ssm import layers
+from spike_ssm import zoo
 from spike_ssm.models import backbone
 from spike_ssm.ops import quant as quant_ops
 from tests import golden_util
@@ -108,8 +109,8 @@ def _model(quantize, dual=False, backbone_quantize=None):
     return backbone.SequenceModel(
         num_classes=5, input_kind="tokens", vocab_size=12, dual=dual,
         pooling="masked_mean", quantize=quantize,
-        backbone=dict(layer="lru", num_layers=2, width=16,
-                      layer_kwargs={"state_size": 8}, norm="batch",
+        backbone=dict(layer=zoo.layer_factory("lru", state_size=8),
+                      num_layers=2, width=16, norm="batch",
                       glu="full_glu", dropout=0.0, **backbone_extra))(
                           batch, is_training=is_training)
   return hk.transform_with_state(forward)

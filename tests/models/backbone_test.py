@@ -7,8 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from spike_ssm import zoo
 from spike_ssm.models import backbone
-from spike_ssm.models import registry
 from tests import golden_util
 from tests import tolerances as tol
 
@@ -23,9 +23,10 @@ def _model(layer="lru", layer_kwargs=None, norm="layer", prenorm=True,
         num_classes=5, input_kind=input_kind,
         vocab_size=12 if input_kind == "tokens" else None,
         target_kind=target_kind, dual=dual, pooling=pooling,
-        backbone=dict(layer=layer, num_layers=2, width=16,
-                      layer_kwargs=layer_kwargs, norm=norm, prenorm=prenorm,
-                      glu=glu, dropout=0.0, neuron=neuron))(
+        backbone=dict(layer=zoo.layer_factory(layer, **layer_kwargs),
+                      num_layers=2, width=16, norm=norm, prenorm=prenorm,
+                      glu=glu, dropout=0.0,
+                      neuron=zoo.neuron_factory(**(neuron or {}))))(
                           batch, is_training=is_training)
   return hk.transform_with_state(forward)
 
@@ -163,10 +164,14 @@ class BadInputTest(parameterized.TestCase):
                     {"inputs": np.zeros((2, 3, 4), np.int32)},
                     is_training=False)
 
-  def test_registry_lists_names(self):
-    self.assertIn("lru", registry.layer_names())
-    with self.assertRaisesRegex(ValueError, "already registered"):
-      registry.register_layer(registry.LayerEntry("lru", "x:y"))
+  def test_layer_and_neuron_must_be_factories(self):
+    # A name is not a factory: the zoo turns names into factories.
+    for kwargs, what in ((dict(layer="lru"), "layer"),
+                         (dict(layer=zoo.layer_factory("lru", state_size=2),
+                               neuron="lif"), "neuron")):
+      with self.assertRaisesRegex(TypeError, f"`{what}` must be a factory"):
+        hk.transform(lambda kwargs=kwargs: backbone.SequenceBackbone(
+            num_layers=1, width=4, **kwargs)).init(None)
 
 
 if __name__ == "__main__":

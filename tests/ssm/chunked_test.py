@@ -11,20 +11,20 @@ import jax.numpy as jnp
 import numpy as np
 
 from spike_ssm import ssm
-from spike_ssm.models import registry
+from spike_ssm import zoo
 from tests import golden_util
 from tests import tolerances as tol
 from tests.ssm import mamba_test
 
 PREFIX = "chunked_ssm/~/"
-# Small kwargs for each registered layer.
+# Small kwargs for each zoo layer.
 LAYER_KWARGS = {
     "lru": dict(state_size=4, r_min=0.5, r_max=0.95),
     "s5": dict(state_size=4),
     "mamba_core": dict(state_size=3, dt_min=0.05, dt_max=0.5),
     "mamba": dict(state_size=3, dt_min=0.05, dt_max=0.5),
 }
-# Layers and the class each registry name builds (default module name).
+# Layers and the class each zoo name builds (default module name).
 STANDALONE = {
     "lru": lambda name: ssm.LRU(**LAYER_KWARGS["lru"], name=name),
     "mamba": lambda name: ssm.MambaBlock(**LAYER_KWARGS["mamba"], name=name),
@@ -33,8 +33,8 @@ STANDALONE = {
 
 def chunked(inner="lru", outer="lru", **kwargs):
   return lambda: ssm.ChunkedSSM(
-      inner, outer, inner_kwargs=LAYER_KWARGS.get(inner),
-      outer_kwargs=LAYER_KWARGS.get(outer), **kwargs)
+      zoo.layer_factory(inner, **LAYER_KWARGS.get(inner, {})),
+      zoo.layer_factory(outer, **LAYER_KWARGS.get(outer, {})), **kwargs)
 
 
 def transformed(make, time_major=False):
@@ -59,7 +59,7 @@ def streamed(make):
 
 @functools.lru_cache(maxsize=None)
 def params_for(inner, outer, width):
-  """Random parameters of a registry pair (`mamba_test.random_params`: no
+  """Random parameters of a zoo pair (`mamba_test.random_params`: no
   init, no RNG compile); they depend on neither T nor the chunk size, pool
   or padding, so tests share them."""
   fn = transformed(chunked(inner, outer, chunk_size=1))
@@ -129,7 +129,7 @@ class ChunkedSSMCompositionTest(parameterized.TestCase):
                        1e-3)
 
   def test_factories(self):
-    # Given modules from factories instead of registry names.
+    # Given modules from hand-written factories.
     make = lambda: ssm.ChunkedSSM(
         lambda: ssm.LRU(4, name="fine"), lambda: ssm.LRU(2, name="coarse"),
         chunk_size=2)
@@ -141,10 +141,10 @@ class ChunkedSSMCompositionTest(parameterized.TestCase):
     self.assertEqual(params[PREFIX + "coarse"]["nu_log"].shape, (2,))
     self.assertEqual(jax.eval_shape(fn.apply, params, x).shape, (1, 6, 3))
 
-  def test_every_registered_pair_composes(self):
-    # Every registered sequence layer (but chunked itself) as inner and as
-    # outer composes into a (B, T, D) -> (B, T, D) layer.
-    names = [n for n in registry.layer_names() if n != "chunked"]
+  def test_every_zoo_pair_composes(self):
+    # Every zoo sequence layer (but chunked itself) as inner and as outer
+    # composes into a (B, T, D) -> (B, T, D) layer.
+    names = [n for n in zoo.layer_names() if n != "chunked"]
     self.assertContainsSubset(("lru", "mamba_core"), names)
     x = jax.ShapeDtypeStruct((2, 8, 4), jnp.float32)
     pairs = itertools.chain(itertools.product(names, ["lru"]),
@@ -167,16 +167,17 @@ class ChunkedSSMCompositionTest(parameterized.TestCase):
         jax.jit(fn_tm.apply)(params, x.swapaxes(0, 1)).swapaxes(0, 1),
         jax.jit(fn.apply)(params, x), **tol.F32_SCAN_SHORT)
 
-  def test_registry_builds_it(self):
+  def test_zoo_builds_it(self):
     def forward(x):
-      return registry.build_layer(
-          "chunked", 3, inner="lru", outer="lru", chunk_size=2,
-          inner_kwargs=dict(state_size=2), outer_kwargs=dict(state_size=2))(x)
+      make = zoo.layer_factory(
+          "chunked", inner="lru", outer="lru", chunk_size=2,
+          inner_kwargs=dict(state_size=2), outer_kwargs=dict(state_size=2))
+      return make()(x)
     fn = hk.without_apply_rng(hk.transform(forward))
     x = random_input(5, (1, 4, 3))
     params = jax.eval_shape(fn.init, jax.random.PRNGKey(0), x)
     self.assertEqual(sorted(params), [PREFIX + "lru", PREFIX + "lru_1"])
-    self.assertFalse(registry.get_entry("chunked").ssm_core)
+    self.assertFalse(ssm.ChunkedSSM.ssm_core)
 
 
 class ChunkedSSMCausalityTest(parameterized.TestCase):
@@ -273,24 +274,32 @@ class ChunkedSSMBadInputTest(parameterized.TestCase):
       ("chunk_size_float", dict(chunk_size=2.0), ValueError, "`chunk_size`"),
       ("pool", dict(chunk_size=2, pool="max"), ValueError, "`pool`"),
       ("pad", dict(chunk_size=2, pad="yes"), TypeError, "`pad`"),
-      ("unknown_layer", dict(chunk_size=2, inner="gru2"), ValueError,
-       "Unknown sequence layer 'gru2'"),
-      ("not_a_spec", dict(chunk_size=2, outer=3), TypeError,
-       "`outer` must be a registered layer name"),
-      ("kwargs_with_factory", dict(chunk_size=2, inner=lambda: None),
-       ValueError, "`inner_kwargs` applies to a registry name"),
-      ("factory_returns_junk", dict(chunk_size=2, inner=lambda: 3,
-                                    inner_kwargs=None),
+      ("not_a_factory", dict(chunk_size=2, outer=3), TypeError,
+       "`outer` must be a factory"),
+      ("factory_returns_junk", dict(chunk_size=2, inner=lambda: 3),
        TypeError, "`inner` factory must return a callable"),
-      ("rejected_kwargs", dict(chunk_size=2, outer_kwargs=dict(size=3)),
-       TypeError, "`outer` layer 'lru' rejected `outer_kwargs`"),
   )
   def test_bad_arguments(self, kwargs, error, pattern):
-    kwargs = dict(dict(inner="lru", outer="lru",
-                       inner_kwargs=dict(state_size=2),
-                       outer_kwargs=dict(state_size=2)), **kwargs)
+    kwargs = dict(dict(inner=lambda: ssm.LRU(2), outer=lambda: ssm.LRU(2)),
+                  **kwargs)
     with self.assertRaisesRegex(error, pattern):
       self.build(**kwargs)
+
+  @parameterized.named_parameters(
+      ("unknown_layer", dict(inner="gru2"), "Unknown sequence layer 'gru2'"),
+      ("unknown_option", dict(outer_kwargs=dict(size=3)),
+       r"`outer_kwargs`.*Unknown option\(s\) \['size'\] for layer 'lru'"),
+      ("no_chunk_size", dict(chunk_size=None), r"\['chunk_size'\]"),
+  )
+  def test_zoo_names_are_checked_before_building(self, kwargs, pattern):
+    # Names and options resolve when the factory is made, outside any
+    # transform.
+    kwargs = dict(dict(inner="lru", outer="lru", chunk_size=2,
+                       inner_kwargs=dict(state_size=2),
+                       outer_kwargs=dict(state_size=2)), **kwargs)
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    with self.assertRaisesRegex(ValueError, pattern):
+      zoo.layer_factory("chunked", **kwargs)
 
   def test_step_with_a_layer_that_cannot_stream(self):
     def forward(x_t):

@@ -13,6 +13,8 @@ import numpy as np
 from scipy import stats
 
 from spike_ssm import ssm
+from spike_ssm import zoo
+from spike_ssm.training import precision
 from tests import golden_util
 from tests import tolerances as tol
 from tests.ops import selective_scan_test
@@ -518,13 +520,11 @@ class MambaBlockTest(parameterized.TestCase):
     np.testing.assert_allclose(y16.astype(jnp.float32), y32,
                                **tol.BF16_INPUT)
 
-  def test_registered(self):
-    from spike_ssm.models import registry  # pylint: disable=g-import-not-at-top
-    self.assertIs(registry.get_entry("mamba").cls(), ssm.MambaBlock)
-    self.assertIs(registry.get_entry("mamba_core").cls(), ssm.Mamba)
-    self.assertTrue(registry.get_entry("mamba").ssm_core)
-    self.assertContainsSubset({"mamba", "mamba_block"},
-                              registry.ssm_core_module_names())
+  def test_in_the_zoo_as_ssm_cores(self):
+    self.assertIs(zoo.layer_class("mamba"), ssm.MambaBlock)
+    self.assertIs(zoo.layer_class("mamba_core"), ssm.Mamba)
+    self.assertContainsSubset({ssm.Mamba, ssm.MambaBlock},
+                              precision.ssm_core_classes())
 
 
 class MambaBlockBadInputTest(parameterized.TestCase):

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from spike_ssm import ssm
-from spike_ssm.models import registry
+from spike_ssm import zoo
 from spike_ssm.ops import hippo
 from tests import golden_util
 from tests import tolerances as tol
@@ -390,12 +390,12 @@ class InitTest(parameterized.TestCase):
     golden_util.assert_matches_golden(kind + suffix, params)
 
   @hk.testing.transform_and_run
-  def test_registry_builds_both_layers_as_ssm_cores(self):
+  def test_zoo_builds_both_layers_as_ssm_cores(self):
     for name, cls in (("s4d", ssm.S4D), ("s4", ssm.S4)):
-      layer = registry.build_layer(name, 8, state_size=4)
+      layer = zoo.layer_factory(name, state_size=4)()
       self.assertIsInstance(layer, cls)
-      self.assertTrue(registry.get_entry(name).ssm_core)
-      # The optimiser finds a core's dynamics parameters by this name.
+      self.assertTrue(cls.ssm_core)
+      # Checkpoints store the parameters under this module name.
       self.assertEqual(layer.module_name, MODULE_NAMES[name])
 
 

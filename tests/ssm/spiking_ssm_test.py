@@ -13,11 +13,12 @@ import numpy as np
 import optax
 
 from spike_ssm import ssm
+from spike_ssm import zoo
 from spike_ssm.neurons import sdn
 from spike_ssm.models import backbone
-from spike_ssm.models import registry
 from spike_ssm.ssm import spiking_ssm
 from spike_ssm.training import optim
+from spike_ssm.training import precision
 from tests import golden_util
 from tests import tolerances as tol
 
@@ -407,18 +408,20 @@ class ContractTest(parameterized.TestCase):
     golden_util.assert_matches_golden(golden, params)
 
   def test_optimizer_groups(self):
-    _, params = init(ssm.LoongSpike)
-    labels = optim.label_params(params)["loong_spike"]
+    f, params = init(ssm.LoongSpike)
+    _, owners = optim.param_owners(f.init, jax.random.PRNGKey(0),
+                                   jnp.zeros((B, T, D)))
+    labels = optim.label_params(params, owners)["loong_spike"]
     for name in ("log_dt", "a_log", "a_im", "b", "omega", "eta"):
       self.assertEqual(labels[name], "ssm", msg=name)
     self.assertEqual(labels["ln_vth"], "no_decay")
     self.assertEqual(labels["mixer_b"], "no_decay")
     self.assertEqual(labels["mixer_w"], "default")
 
-  def test_registry_layer_records_its_spike_rate(self):
-    # Given the registered layer built as the backbone builds it.
+  def test_zoo_layer_records_its_spike_rate(self):
+    # Given the zoo's layer built as the backbone builds it.
     def forward(x):
-      return registry.build_layer("spiking_ssm", D, state_size=N, glu=False)(
+      return zoo.layer_factory("spiking_ssm", state_size=N, glu=False)()(
           x, is_training=False)
 
     f = hk.transform_with_state(forward)
@@ -430,14 +433,14 @@ class ContractTest(parameterized.TestCase):
     # Then its Haiku state holds the mean spike rate.
     self.assertAlmostEqual(float(state["spiking_ssm"]["spike_rate"]),
                            float(spikes.mean()), places=6)
-    self.assertIn("loongspike", registry.layer_names())
-    self.assertIn("spiking_ssm", registry.ssm_core_module_names())
-    self.assertIn("loong_spike", registry.ssm_core_module_names())
+    self.assertIn("loongspike", zoo.layer_names())
+    self.assertContainsSubset({ssm.SpikingSSM, ssm.LoongSpike},
+                              precision.ssm_core_classes())
 
-  def test_backbone_block_trains_with_the_registered_layer(self):
+  def test_backbone_block_trains_with_the_zoo_layer(self):
     def forward(x, is_training):
       body = backbone.SequenceBackbone(
-          "loongspike", 2, D, layer_kwargs=dict(state_size=N), glu="none")
+          zoo.layer_factory("loongspike", state_size=N), 2, D, glu="none")
       return body(x, jnp.ones(x.shape[:2]), is_training=is_training)
 
     f = hk.transform_with_state(forward)

@@ -9,6 +9,7 @@ from absl.testing import absltest
 from absl.testing import parameterized
 
 from spike_ssm import config_lib
+from spike_ssm import zoo
 from tests.training.train_test import load_config
 
 LRA_CONFIGS = ("s5_lra.py", "transformer_lra.py", "lstm_lra.py",
@@ -115,7 +116,10 @@ class SharedPresetsTest(parameterized.TestCase):
 
   def test_recurrent_builder_rejects_other_layers(self):
     with self.assertRaisesRegex(ValueError, "layer must be"):
-      config_lib.recurrent_lra_config("transformer", None)
+      config_lib.recurrent_lra_config(
+          "transformer", config_lib.parse_lra_arg(None),
+          task_options=zoo.task_options_config("listops"),
+          layer_kwargs=zoo.layer_options_config("transformer"))
 
 
 if __name__ == "__main__":

@@ -20,8 +20,7 @@ import numpy as np
 
 from benchmarks import mnist1d_table
 from experiments import train
-from spike_ssm import data as data_lib
-from spike_ssm.models import registry
+from spike_ssm import zoo
 from tests.data import fixtures
 from tests.training.train_test import load_config
 
@@ -45,17 +44,17 @@ class MNIST1DConfigTest(parameterized.TestCase):
     cls.addClassCleanup(shutil.rmtree, cls.cache, ignore_errors=True)
 
   def test_every_registered_layer_has_settings(self):
-    for layer in registry.layer_names():
+    for layer in zoo.layer_names():
       c = load_config("mnist1d.py", f"layer={layer}")
       self.assertEqual((c.data.task, c.model.layer), ("mnist1d", layer))
       self.assertEqual((c.train.num_steps, c.data.global_batch_size),
                        (3000, 64))
 
-  @parameterized.parameters(*registry.layer_names())
+  @parameterized.parameters(*zoo.layer_names())
   def test_every_layer_builds_a_classifier(self, layer):
     # Given the smoke config of each layer on the real MNIST-1D spec.
     c = load_config("mnist1d.py", f"layer={layer},smoke")
-    task = data_lib.get_task("mnist1d", cache_dir=self.cache)
+    task = zoo.get_task("mnist1d", cache_dir=self.cache)
     model = train.build_model(c, task.spec)
     batch = train._first_rows(task.train, 8)  # pylint: disable=protected-access
     # When traced (shapes only), then it emits 10 logits per example.

@@ -10,6 +10,7 @@ import optax
 
 from spike_ssm import neurons
 from spike_ssm import ssm
+from spike_ssm import zoo
 from spike_ssm.models import backbone
 from spike_ssm.training import precision
 from spike_ssm.training import step as step_lib
@@ -24,10 +25,10 @@ MIXED = dict(F32, model="p=f32,c=bf16,o=f32", ssm_core="p=f32,c=f32,o=bf16",
 def _forward(batch, is_training):
   return backbone.SequenceModel(
       num_classes=4, input_kind="continuous", pooling="masked_mean",
-      backbone=dict(layer="s5", num_layers=2, width=32,
-                    layer_kwargs={"state_size": 32, "blocks": 2,
-                                  "dt_min": 1e-3, "dt_max": 1e-2},
-                    norm="layer", glu="half_glu1", dropout=0.0))(
+      backbone=dict(layer=zoo.layer_factory("s5", state_size=32, blocks=2,
+                                            dt_min=1e-3, dt_max=1e-2),
+                    num_layers=2, width=32, norm="layer", glu="half_glu1",
+                    dropout=0.0))(
                         batch, is_training=is_training)
 
 

@@ -9,7 +9,8 @@ import jmp
 import numpy as np
 import optax
 
-from spike_ssm.models import registry
+from spike_ssm import neurons
+from spike_ssm import ssm
 from spike_ssm.training import checkpoint as ckpt_lib
 from spike_ssm.training import optim
 from spike_ssm.training import sharding
@@ -132,6 +133,11 @@ class TrainStepTest(parameterized.TestCase):
     self.assertAlmostEqual(float(loss), 1.0)
 
 
+class _MaskedModule:
+  """Stands for a module class that declares a fixed mask."""
+  frozen_params = frozenset({"w_mask"})
+
+
 class OptimiserGroupsTest(absltest.TestCase):
 
   def test_every_parameter_gets_exactly_one_known_label(self):
@@ -157,8 +163,18 @@ class OptimiserGroupsTest(absltest.TestCase):
         "model/resonate_fire": {"raw_lambda": jnp.zeros((4, 4)),
                                 "omega": jnp.zeros((4, 4))},
     }
-    labels = optim.label_params(params,
-                                ssm_modules={"s5", "lru", "capibara_jaxssm"})
+    # Each module's class, as `param_owners` records it during init.
+    classes = {"model/backbone/block_0/s5": ssm.S5,
+               "model/backbone/block_0/lru": ssm.LRU,
+               "model/backbone/block_0/norm": hk.LayerNorm,
+               "model/backbone/block_0/glu/out2": hk.Linear,
+               "model/spike_ssm": ssm.SpikeSSM,
+               "model/capibara_jaxssm": ssm.CapibaraJAXSSM,
+               "model/mlp/linear": hk.Linear,
+               "model/resonate_fire": neurons.ResonateFire}
+    owners = {m: {n: classes[m] for n in leaves}
+              for m, leaves in params.items()}
+    labels = optim.label_params(params, owners)
     flat = jax.tree_util.tree_flatten_with_path(labels)[0]
     self.assertLen(flat, len(jax.tree.leaves(params)))
     self.assertTrue(all(l in optim.LABELS for _, l in flat))
@@ -179,11 +195,11 @@ class OptimiserGroupsTest(absltest.TestCase):
     # Multi-dimensional neuron dynamics get no weight decay either.
     self.assertEqual(labels["model/resonate_fire"],
                      {"raw_lambda": "no_decay", "omega": "no_decay"})
-    # The registry's default covers the seed cores.
-    self.assertIn("capibara_jaxssm", registry.ssm_core_module_names())
-    without_b = optim.label_params(params, ssm_modules={"s5"},
-                                   ssm_b_in_ssm_group=False)
+    without_b = optim.label_params(params, owners, ssm_b_in_ssm_group=False)
     self.assertEqual(without_b["model/backbone/block_0/s5"]["b"], "default")
+    # A parameter nobody recorded is an error, not a guess.
+    with self.assertRaisesRegex(ValueError, "No owner recorded.*model/x/w"):
+      optim.label_params({"model/x": {"w": jnp.zeros((2, 2))}}, owners)
 
   def test_groups_get_their_learning_rates_and_decay(self):
     params = {"m/s5": {"lambda_re": jnp.ones(2), "c": jnp.ones((2, 2))},
@@ -191,7 +207,9 @@ class OptimiserGroupsTest(absltest.TestCase):
     cfg = dict(lr=0.1, ssm_lr=0.01, weight_decay=0.5, warmup_steps=0,
                end_lr_ratio=1.0, b1=0.9, b2=0.999, grad_clip=None,
                ssm_b_in_ssm_group=True)
-    tx = optim.make_optimizer(cfg, 10, params, ssm_modules={"s5"})
+    owners = {"m/s5": {"lambda_re": ssm.S5, "c": ssm.S5},
+              "m/x": {"w_mask": _MaskedModule}}
+    tx = optim.make_optimizer(cfg, 10, optim.label_params(params, owners))
     grads = jax.tree.map(jnp.ones_like, params)
     updates, _ = tx.update(grads, tx.init(params), params)
     # First Adam step moves every coordinate by lr (sign of the gradient);

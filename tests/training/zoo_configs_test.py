@@ -16,8 +16,7 @@ import numpy as np
 from benchmarks import zoo_compare
 from experiments import train
 from spike_ssm import config_lib
-from spike_ssm import data as data_lib
-from spike_ssm.models import registry
+from spike_ssm import zoo
 from tests.training.train_test import load_config
 
 
@@ -129,12 +128,11 @@ class MambaLRAConfigTest(parameterized.TestCase):
 
 class SyntheticConfigTest(parameterized.TestCase):
 
-  @parameterized.parameters(*registry.layer_names())
-  def test_every_registered_layer_builds_a_sequence_model(self, layer):
-    # Given the synthetic config with each registered layer.
+  @parameterized.parameters(*zoo.layer_names())
+  def test_every_zoo_layer_builds_a_sequence_model(self, layer):
+    # Given the synthetic config with each zoo layer.
     c = load_config("synthetic.py", f"layer={layer},smoke")
-    task = data_lib.get_task(c.data.task, seed=0,
-                             **c.data.options.to_dict())
+    task = zoo.get_task(c.data.task, seed=0, **c.data.options.to_dict())
     model = train.build_model(c, task.spec)
     batch = train._first_rows(task.train, 8)  # pylint: disable=protected-access
     # When the model is traced (shapes only).
