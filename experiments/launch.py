@@ -141,7 +141,7 @@ def main(argv):
   try:
     return _main(argv)
   except KeyboardInterrupt:
-    _leave("error: interrupted before training started.", 130)
+    _leave("error: interrupted.", 128 + signal.SIGINT)
   except Exception as e:  # pylint: disable=broad-exception-caught
     # Config, data, lock, checkpoint and OS errors carry messages written to
     # stand alone; anything else is named by its type.

@@ -122,7 +122,7 @@ def _check_model(config) -> None:
       lambda: registry.build_layer(m.layer, m.width, **layer_kwargs)
   ).init(None))
   if kind != "none":
-    stage = hk.transform(lambda x, mask: backbone.SpikingStage(
+    stage = hk.transform_with_state(lambda x, mask: backbone.SpikingStage(
         kind, m.width, neuron)(x, mask))
     x = jax.ShapeDtypeStruct((1, 2, m.width), jnp.float32)
     mask = jax.ShapeDtypeStruct((1, 2), jnp.bool_)

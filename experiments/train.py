@@ -1,9 +1,19 @@
 """The training loop: `run(config, workdir)`.
 
-Reads top to bottom: setup -> mesh -> data -> model/optimiser -> shardings ->
-steps -> restore -> evaluation -> loop -> summary. Restarting the same
-command in the same workdir resumes exactly from the newest complete
-checkpoint (parameters, optimiser, RNG, data position, best score).
+Reads top to bottom: checks -> lock -> config fingerprint -> mesh -> data ->
+model/optimiser -> shardings -> steps -> restore -> evaluation -> loop ->
+summary. Restarting the same command in the same workdir resumes exactly
+from the newest good checkpoint (parameters, optimiser, RNG, data position,
+best score).
+
+Nothing a run wrote is lost or corrupted on the way: the config is checked
+before any data is loaded (`experiments.preflight`); one process holds the
+workdir (`training.lock`); a changed config is refused unless allowed
+(`training.config_guard`), and `config.json` is written only once the
+restore succeeded; checkpoints are verified on restore and damaged ones set
+aside (`training.checkpoint`); a failed save stops the run at the next
+logging step; SIGTERM / SIGINT save the current step (`training.
+preemption`); no checkpoint is written while steps are non-finite.
 """
 
 from collections.abc import Mapping

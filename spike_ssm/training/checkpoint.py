@@ -300,6 +300,8 @@ class Checkpointer:
     self.check()
     kinds = ["latest"] if latest else []
     if score is not None:
+      # The score to beat is the last best save's, so that one must be done.
+      self._confirm("best")
       best = self.best_score()
       if best is None or score > best:
         kinds.append("best")

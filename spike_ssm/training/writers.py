@@ -74,7 +74,8 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
     try:
       rows.append(json.loads(line))
     except json.JSONDecodeError as e:
-      raise ValueError(f"{path}: line {number} is not valid JSON ({e}).") from None
+      raise ValueError(
+          f"{path}: line {number} is not valid JSON ({e}).") from None
   if tail.strip():
     try:
       rows.append(json.loads(tail))
