@@ -452,11 +452,9 @@ def _nonfinite_error(ckpt, tcfg, step, m, workdir) -> NonFiniteError:
   where = (f"the last good checkpoint is step {good} "
            f"({ckpt.path(good)})" if good is not None else
            f"there is no checkpoint yet in {workdir / 'checkpoints'}")
-  what = ("the updated parameters or optimiser state" if bool(
-      m["update_finite"]) is False and bool(np.isfinite(m["loss"])) else
-          "the loss or gradients")
   return NonFiniteError(
-      f"{what.capitalize()} were non-finite for {int(m['nonfinite_in_a_row'])}"
+      "The loss, the gradients or the updated parameters / optimiser state "
+      f"were non-finite for {int(m['nonfinite_in_a_row'])}"
       f" steps in a row, ending at step {step} (train.max_nonfinite_in_a_row="
       f"{tcfg.max_nonfinite_in_a_row}); the updates were skipped and nothing "
       f"was saved meanwhile: {where}. Lower optim.lr or check the data.")
