@@ -14,6 +14,7 @@ A config file is one function of one string argument:
 
 from collections.abc import Mapping
 import dataclasses
+import math
 from typing import Any
 
 from ml_collections import config_dict
@@ -182,14 +183,31 @@ def validate(config: config_dict.ConfigDict) -> None:
   if config.data.global_batch_size < 1:
     raise ValueError("config.data.global_batch_size must be >= 1, got "
                      f"{config.data.global_batch_size}.")
+  if config.data.eval_batch_size is not None and (
+      config.data.eval_batch_size < 1):
+    raise ValueError("config.data.eval_batch_size must be >= 1 (or None for "
+                     f"global_batch_size), got {config.data.eval_batch_size}.")
   o = config.optim
+  # math.isfinite: `inf > 0` holds, and an infinite rate makes every
+  # parameter NaN after one step.
   for key in ("lr", "ssm_lr"):
-    if not o[key] > 0:
-      raise ValueError(f"config.optim.{key} must be > 0, got {o[key]}.")
-  if o.weight_decay < 0 or o.l2_penalty < 0:
-    raise ValueError("config.optim.weight_decay and l2_penalty must be >= 0.")
-  if o.grad_clip is not None and not o.grad_clip > 0:
-    raise ValueError(f"config.optim.grad_clip must be > 0, got {o.grad_clip}.")
+    if not (o[key] > 0 and math.isfinite(o[key])):
+      raise ValueError(f"config.optim.{key} must be finite and > 0, got "
+                       f"{o[key]}.")
+  for key in ("weight_decay", "l2_penalty", "end_lr_ratio"):
+    if not (o[key] >= 0 and math.isfinite(o[key])):
+      raise ValueError(f"config.optim.{key} must be finite and >= 0, got "
+                       f"{o[key]}.")
+  for key in ("b1", "b2"):
+    if not 0 <= o[key] < 1:
+      raise ValueError(f"config.optim.{key} must be in [0, 1), got {o[key]}.")
+  if o.warmup_steps < 0:
+    raise ValueError(
+        f"config.optim.warmup_steps must be >= 0, got {o.warmup_steps}.")
+  if o.grad_clip is not None and not (o.grad_clip > 0 and
+                                      math.isfinite(o.grad_clip)):
+    raise ValueError(
+        f"config.optim.grad_clip must be finite and > 0, got {o.grad_clip}.")
   if config.model.num_layers < 1 or config.model.width < 1:
     raise ValueError("config.model.num_layers and width must be >= 1.")
   if not 0.0 <= config.model.dropout < 1.0:

@@ -5,11 +5,13 @@ jitted once by the caller with explicit shardings and a donated state. The
 per-step RNG is `fold_in(state.rng, state.step)`, so a resumed run draws the
 same dropout masks as an uninterrupted one.
 
-A step whose loss or gradients are not finite changes nothing but the
-counters: parameters, optimiser state and model state keep their old values,
-`nonfinite_in_a_row` goes up by one (and back to 0 on the next finite step),
-`skipped` counts them all. The loop stops the run when the streak reaches
-`train.max_nonfinite_in_a_row`.
+A step whose loss or gradients are not finite, or whose update would make
+a parameter or an optimiser-state value non-finite (a learning rate large
+enough to overflow), changes nothing but the counters: parameters, optimiser
+state and model state keep their old values, `nonfinite_in_a_row` goes up by
+one (and back to 0 on the next finite step), `skipped` counts them all. The
+loop stops the run when the streak reaches `train.max_nonfinite_in_a_row`
+and writes no checkpoint while the streak is above zero.
 """
 
 from collections.abc import Callable, Mapping
@@ -113,9 +115,13 @@ def make_train_step(
     grads, (loss, new_state, sums) = jax.grad(loss_fn, has_aux=True)(
         ts.params, ts.state, batch, rng, ts.loss_scale)
     grads = ts.loss_scale.unscale(grads)
-    finite = jnp.isfinite(loss) & jmp.all_finite(grads)
+    grads_finite = jnp.isfinite(loss) & jmp.all_finite(grads)
     updates, new_opt_state = optimizer.update(grads, ts.opt_state, ts.params)
     new_params = optax.apply_updates(ts.params, updates)
+    # Finite gradients can still overflow the parameters or Adam's moments
+    # (e.g. lr=inf); such an update is skipped like a non-finite gradient.
+    update_finite = jmp.all_finite(new_params) & jmp.all_finite(new_opt_state)
+    finite = grads_finite & update_finite
     keep = lambda new, old: jmp.select_tree(finite, new, old)
     grad_norm = optax.tree.norm(grads)
     new_ts = TrainState(
@@ -123,7 +129,8 @@ def make_train_step(
         params=keep(new_params, ts.params),
         state=keep(new_state, ts.state),
         opt_state=keep(new_opt_state, ts.opt_state),
-        loss_scale=ts.loss_scale.adjust(finite),
+        # The loss scale reacts to gradient overflow only (what it controls).
+        loss_scale=ts.loss_scale.adjust(grads_finite),
         rng=ts.rng,
         nonfinite_in_a_row=jnp.where(finite, 0, ts.nonfinite_in_a_row + 1),
         skipped=ts.skipped + (~finite).astype(jnp.int32),
@@ -132,6 +139,7 @@ def make_train_step(
         "loss": loss,
         "grad_norm": grad_norm,
         "finite": finite,
+        "update_finite": update_finite,
         "nonfinite_in_a_row": new_ts.nonfinite_in_a_row,
         **sums,
     }

@@ -1,9 +1,8 @@
 """Metric writers: JSONL, TensorBoard event files, console progress, PNG curves.
 
 Writers follow one `Writer` protocol (`write(step, scalars)`, `close()`), so
-the loop does not care where metrics go. The TensorBoard writer produces
-standard `events.out.tfevents.*` files (TFRecord framing with CRC32C, Event
-protos with scalar summaries) without depending on TensorFlow.
+the loop does not care where metrics go. TensorBoard event files are written
+by tensorboardX (no TensorFlow needed).
 """
 
 from collections.abc import Mapping, Sequence
@@ -11,11 +10,13 @@ import json
 import math
 import os
 import pathlib
-import socket
-import struct
 import sys
 import time
 from typing import Protocol
+
+from tensorboardX import event_file_writer
+from tensorboardX.proto import event_pb2
+from tensorboardX.proto import summary_pb2
 
 
 class Writer(Protocol):
@@ -51,170 +52,107 @@ def _plain(v):
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
+  """The rows of a JSONL file, without a partial last line.
+
+  A run killed mid-write (power loss, disk full) can leave its last line
+  unfinished; that row is dropped (a resumed run rewrites it) instead of
+  making every later read fail. A malformed line anywhere else is real
+  damage and raises.
+
+  Raises:
+    ValueError: a line other than the last is not valid JSON (the message
+      names the file and line number).
+  """
   with open(path, encoding="utf-8") as f:
-    return [json.loads(line) for line in f if line.strip()]
+    lines = f.read().split("\n")
+  # Text after the last newline was never terminated: a partial write.
+  complete, tail = lines[:-1], lines[-1]
+  rows = []
+  for number, line in enumerate(complete, 1):
+    if not line.strip():
+      continue
+    try:
+      rows.append(json.loads(line))
+    except json.JSONDecodeError as e:
+      raise ValueError(
+          f"{path}: line {number} is not valid JSON ({e}).") from None
+  if tail.strip():
+    try:
+      rows.append(json.loads(tail))
+    except json.JSONDecodeError:
+      pass  # A partial last line: dropped (see docstring).
+  return rows
+
+
+def truncate_jsonl(path: str | os.PathLike, last_step: int) -> None:
+  """Keeps only rows with `step <= last_step` (and drops a partial line).
+
+  A resumed run redoes the steps after its checkpoint; their old rows go so
+  that every step appears once. The file is replaced atomically.
+  """
+  path = pathlib.Path(path)
+  if not path.exists():
+    return
+  rows = read_jsonl(path)
+  keep = [r for r in rows if r["step"] <= last_step]
+  text = "".join(json.dumps(r) + "\n" for r in keep)
+  if text.encode() == path.read_bytes():
+    return
+  tmp = path.with_name(path.name + ".tmp")
+  tmp.write_text(text, encoding="utf-8")
+  tmp.replace(path)
 
 
 # ---------------------------------------------------------------------------
-# TensorBoard event files.
+# TensorBoard event files (written by tensorboardX).
 # ---------------------------------------------------------------------------
-
-
-def _crc32c_table() -> list[int]:
-  table = []
-  for i in range(256):
-    crc = i
-    for _ in range(8):
-      crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
-    table.append(crc)
-  return table
-
-
-_CRC_TABLE = _crc32c_table()
-
-
-def crc32c(data: bytes) -> int:
-  """CRC-32C (Castagnoli), the checksum of TFRecord framing."""
-  crc = 0xFFFFFFFF
-  for byte in data:
-    crc = _CRC_TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-  return crc ^ 0xFFFFFFFF
-
-
-def _masked_crc(data: bytes) -> int:
-  crc = crc32c(data)
-  return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
-
-
-def _varint(n: int) -> bytes:
-  out = bytearray()
-  while True:
-    bits = n & 0x7F
-    n >>= 7
-    if n:
-      out.append(bits | 0x80)
-    else:
-      out.append(bits)
-      return bytes(out)
-
-
-def _field_bytes(number: int, payload: bytes) -> bytes:
-  return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def _event(wall_time: float, step: int, *, file_version: str | None = None,
-           scalars: Mapping[str, float] | None = None) -> bytes:
-  # Event: 1 wall_time (double), 2 step (int64), 3 file_version, 5 summary.
-  msg = _varint(1 << 3 | 1) + struct.pack("<d", wall_time)
-  msg += _varint(2 << 3 | 0) + _varint(int(step) & (2**64 - 1))
-  if file_version is not None:
-    msg += _field_bytes(3, file_version.encode())
-  if scalars:
-    summary = b""
-    for tag, value in scalars.items():
-      # Summary.Value: 1 tag (string), 2 simple_value (float).
-      val = _field_bytes(1, tag.encode()) + _varint(2 << 3 | 5) + struct.pack(
-          "<f", float(value))
-      summary += _field_bytes(1, val)
-    msg += _field_bytes(5, summary)
-  return msg
-
-
-def _record(data: bytes) -> bytes:
-  header = struct.pack("<Q", len(data))
-  return (header + struct.pack("<I", _masked_crc(header)) + data +
-          struct.pack("<I", _masked_crc(data)))
 
 
 class TensorBoardWriter:
-  """Scalar summaries in a TensorBoard event file under `logdir`."""
+  """Scalar summaries in TensorBoard event files under `logdir`.
 
-  def __init__(self, logdir: str | os.PathLike):
+  Each writer opens a new `events.out.tfevents.*` file. A resumed run passes
+  `purge_step`, the first step it will redo: the file then starts with a
+  `SessionLog.START` event at that step, TensorBoard's own restart marker,
+  and TensorBoard's readers drop every earlier-written event with `step >=
+  purge_step`, so replayed steps appear once (the JSONL file is cut back
+  instead).
+  """
+
+  def __init__(self, logdir: str | os.PathLike, *,
+               purge_step: int | None = None):
     logdir = pathlib.Path(logdir)
     logdir.mkdir(parents=True, exist_ok=True)
-    name = f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}"
-    self.path = logdir / name
-    self._file = open(self.path, "ab")
-    self._file.write(_record(_event(time.time(), 0,
-                                    file_version="brain.Event:2")))
-    self._file.flush()
+    # tensorboardX names files by the second and the host and opens them
+    # with "wb": two writers within one second would share (and clobber) a
+    # file. A nanosecond suffix keeps names unique and in creation order,
+    # the order in which TensorBoard reads them.
+    suffix = f".{time.time_ns()}"
+    # EventsWriter writes synchronously (FileWriter queues events for a
+    # thread, so a flush would not mean the rows are on disk).
+    self._writer = event_file_writer.EventsWriter(str(logdir / "events"),
+                                                  filename_suffix=suffix)
+    self.path, = logdir.glob(f"events.out.tfevents.*{suffix}")
+    if purge_step is not None:
+      self._write(int(purge_step), session_log=event_pb2.SessionLog(
+          status=event_pb2.SessionLog.START))
+    self._writer.flush()
+
+  def _write(self, step: int, **fields) -> None:
+    self._writer.write_event(
+        event_pb2.Event(wall_time=time.time(), step=step, **fields))
 
   def write(self, step: int, scalars: Mapping[str, float]) -> None:
-    finite = {k: float(v) for k, v in scalars.items()}
-    self._file.write(_record(_event(time.time(), step, scalars=finite)))
-    self._file.flush()
+    # One event per call (tensorboardX's add_scalar writes one per tag and
+    # logs a warning for every NaN, which a diverging run has many of).
+    summary = summary_pb2.Summary(value=[
+        summary_pb2.Summary.Value(tag=tag, simple_value=float(value))
+        for tag, value in scalars.items()])
+    self._write(int(step), summary=summary)
+    self._writer.flush()
 
   def close(self) -> None:
-    self._file.close()
-
-
-def read_tensorboard_scalars(path: str | os.PathLike) -> list[tuple[int, str, float]]:
-  """Parses an event file back into (step, tag, value), checking every CRC."""
-  data = pathlib.Path(path).read_bytes()
-  out, pos = [], 0
-  while pos < len(data):
-    header = data[pos:pos + 8]
-    (length,) = struct.unpack("<Q", header)
-    (hcrc,) = struct.unpack("<I", data[pos + 8:pos + 12])
-    if hcrc != _masked_crc(header):
-      raise ValueError(f"{path}: bad length CRC at byte {pos}.")
-    body = data[pos + 12:pos + 12 + length]
-    (bcrc,) = struct.unpack("<I", data[pos + 12 + length:pos + 16 + length])
-    if bcrc != _masked_crc(body):
-      raise ValueError(f"{path}: bad data CRC at byte {pos}.")
-    pos += 16 + length
-    step, scalars = _parse_event(body)
-    out.extend((step, tag, value) for tag, value in scalars)
-  return out
-
-
-def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
-  shift = result = 0
-  while True:
-    b = buf[pos]
-    pos += 1
-    result |= (b & 0x7F) << shift
-    if not b & 0x80:
-      return result, pos
-    shift += 7
-
-
-def _fields(buf: bytes):
-  pos = 0
-  while pos < len(buf):
-    key, pos = _read_varint(buf, pos)
-    number, wire = key >> 3, key & 7
-    if wire == 0:
-      value, pos = _read_varint(buf, pos)
-    elif wire == 1:
-      value, pos = buf[pos:pos + 8], pos + 8
-    elif wire == 5:
-      value, pos = buf[pos:pos + 4], pos + 4
-    elif wire == 2:
-      n, pos = _read_varint(buf, pos)
-      value, pos = buf[pos:pos + n], pos + n
-    else:
-      raise ValueError(f"unsupported wire type {wire}")
-    yield number, wire, value
-
-
-def _parse_event(buf: bytes):
-  step, scalars = 0, []
-  for number, _, value in _fields(buf):
-    if number == 2:
-      step = value
-    elif number == 5:
-      for vnum, _, val in _fields(value):
-        if vnum != 1:
-          continue
-        tag, simple = None, None
-        for f, _, x in _fields(val):
-          if f == 1:
-            tag = x.decode()
-          elif f == 2:
-            (simple,) = struct.unpack("<f", x)
-        scalars.append((tag, simple))
-  return step, scalars
+    self._writer.close()
 
 
 # ---------------------------------------------------------------------------
