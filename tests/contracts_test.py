@@ -18,6 +18,7 @@ references, modes, gradients, bad input).
 """
 
 import inspect
+import re
 
 from absl.testing import absltest
 from absl.testing import parameterized
@@ -102,8 +103,13 @@ def _random_params(d, x, seed=0):
   Parameters are drawn at random with the shapes `init` would create (by
   `jax.eval_shape`): compiling `init` (mostly the PRNG) costs seconds per
   module, and the contracts below hold for any parameters, not only initial
-  ones. Matrices are scaled by 1/sqrt(fan-in). Modules with running
-  statistics are initialised for real (the statistics must be valid).
+  ones. The draws keep every layer's dynamics stable with long memory (the
+  regime where a recurrence computed in bfloat16 would drift): S5/S4 poles
+  Re(lambda) in [-1, -0.05] with steps in [0.01, 0.3], LRU moduli in
+  [0.9, 0.999], S4D/Mamba A = -exp(a_log) in [-(N + 1/2), -1/2], Mamba
+  steps softplus(dt_bias) in [0.05, 0.5]; matrices scaled by
+  1/sqrt(fan-in). Modules with running statistics are initialised for real
+  (the statistics must be valid).
   """
   init, _ = d.transform()
   if d.with_state:
@@ -111,11 +117,29 @@ def _random_params(d, x, seed=0):
   abstract, state = jax.eval_shape(init, KEY, x)
   rng = np.random.default_rng(seed)
 
-  def leaf(spec):
-    scale = spec.shape[0]**-0.5 if len(spec.shape) >= 2 else 0.5
-    return jnp.asarray(scale * rng.normal(size=spec.shape), spec.dtype)
+  def leaf(path, spec):
+    name, shape = getattr(path[-1], "key", None), spec.shape
+    if name == "lambda_re":
+      v = -rng.uniform(0.05, 1.0, shape)
+    elif name in ("lambda_im", "a_im"):
+      v = rng.normal(0.0, 3.0, shape)
+    elif name == "log_dt":
+      v = np.log(rng.uniform(0.01, 0.3, shape))
+    elif name == "nu_log":
+      v = np.log(-np.log(rng.uniform(0.9, 0.999, shape)))
+    elif name == "theta_log":
+      v = np.log(rng.uniform(0.01, 2 * np.pi, shape))
+    elif name == "a_log":
+      v = np.log(rng.uniform(0.5, shape[-1] + 0.5, shape))
+    elif name == "dt_bias":
+      v = np.log(np.expm1(rng.uniform(0.05, 0.5, shape)))
+    elif len(shape) >= 2:
+      v = rng.normal(size=shape) / np.sqrt(shape[0])
+    else:
+      v = rng.normal(size=shape)
+    return jnp.asarray(v, spec.dtype)
 
-  return jax.tree.map(leaf, abstract), state
+  return jax.tree_util.tree_map_with_path(leaf, abstract), state
 
 
 def _assert_finite(test, tree):
@@ -227,8 +251,9 @@ class DtypeTest(parameterized.TestCase):
 
   @parameterized.named_parameters(*_named(lambda d: d.bf16_tol))
   def test_bfloat16_input_computes_in_float32(self, d):
-    # Given a bfloat16 input and the same values in float32.
-    x16 = _bfloat16(d.example(1))
+    # Given a bfloat16 input of 64 steps (long enough for rounding in a
+    # bfloat16 recurrence to accumulate) and the same values in float32.
+    x16 = _bfloat16(d.example(1, length=64))
     x32 = jax.tree.map(lambda a: a.astype(jnp.float32), x16)
     _, apply = d.transform()
     params, state = _random_params(d, x32)
@@ -243,21 +268,62 @@ class DtypeTest(parameterized.TestCase):
                         y32, d.bf16_tol)
 
   @parameterized.named_parameters(*_named())
-  def test_bfloat16_policy_keeps_parameters_float32(self, d):
+  def test_bfloat16_policy(self, d):
     # Given a policy that computes and outputs bfloat16 for the class.
     policy = jmp.get_policy("p=f32,c=bf16,o=bf16")
     x = d.example()
-    init, _ = d.transform()
+    init, apply = d.transform()
 
     def check():
+      # When the module is initialised and applied under it (shapes only).
       with hk.mixed_precision.push_policy(_module_type(d), policy):
-        params, _ = jax.eval_shape(init, KEY, x)
+        params, state = jax.eval_shape(init, KEY, x)
+        result, _ = jax.eval_shape(apply, params, state,
+                                   KEY if d.rng else None, x)
       # Then the parameters are still created float32 (checkpoints and
-      # optimiser states do not change with the policy).
+      # optimiser states do not change with the policy), and the outputs
+      # take the policy's output dtype.
       self.assertContainsSubset(_floating_dtypes(params),
                                 {jnp.dtype(jnp.float32)})
+      outputs, _ = d.outputs(result)
+      self.assertEqual(_floating_dtypes(outputs), {jnp.dtype(jnp.bfloat16)})
 
     _unless_known_bug(self, ("policy", d.name), check)
+
+
+class BadInputTest(parameterized.TestCase):
+  """One clear error naming the argument, for the shared layer checks."""
+
+  @parameterized.named_parameters(*_named(lambda d: d.checks_input))
+  def test_rank_dtype_and_width(self, d):
+    init, apply = d.transform()
+    x = d.example()
+    batch, length, width = x.shape
+    # A sequence without its batch axis names the argument and its shape,
+    with self.assertRaisesRegex(
+        ValueError, rf"must have rank 3.*{re.escape(str((length, width)))}"):
+      jax.eval_shape(init, KEY, x[0])
+    # an integer sequence its dtype,
+    with self.assertRaisesRegex(TypeError, "floating.*int32"):
+      jax.eval_shape(init, KEY, x.astype(jnp.int32))
+    # and a width other than the parameters' both widths.
+    params, state = jax.eval_shape(init, KEY, x)
+    with self.assertRaisesRegex(
+        ValueError, f"D={width + 1} does not match D={width}"):
+      jax.eval_shape(apply, params, state, None,
+                     jnp.zeros((batch, length, width + 1)))
+
+  @parameterized.named_parameters(*_named(lambda d: d.checks_input))
+  def test_width_changes_between_calls(self, d):
+    def method(module, x):
+      d.apply(module, x)
+      return d.apply(module, jnp.concatenate([x, x], axis=-1))
+
+    init, _ = d.transform(method)
+    x = d.example()
+    with self.assertRaisesRegex(
+        ValueError, f"D={2 * x.shape[-1]} does not match D={x.shape[-1]}"):
+      jax.eval_shape(init, KEY, x)
 
 
 class JitTest(parameterized.TestCase):

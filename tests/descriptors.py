@@ -48,6 +48,13 @@ def _parallel(core, x):
   return core.parallel(x)
 
 
+def _masked(module, x):
+  """`module(x, mask=...)` with the second example padded after T // 3."""
+  lengths = jnp.asarray([x.shape[1], max(1, x.shape[1] // 3)])
+  mask = (jnp.arange(x.shape[1])[None] < lengths[:, None]).astype(x.dtype)
+  return module(x, mask=mask)
+
+
 def _normal(shape):
   def make(rng):
     return rng.normal(size=shape).astype(np.float32)
@@ -80,6 +87,9 @@ class ModuleDescriptor:
       same (bfloat16-representable) input to this tolerance: the module
       computes in float32 and only rounds its output.
     tol: tolerance of jit against eager and of `__call__` against `step`.
+    checks_input: a sequence layer that rejects, naming the argument, an
+      input that is not rank 3, not floating, or of another width than its
+      parameters (the checks shared by the SSM layers).
   """
   name: str
   create: Callable[[], Any]
@@ -96,11 +106,20 @@ class ModuleDescriptor:
   bf16_tol: dict[str, float] | None = None
   tol: dict[str, float] = dataclasses.field(
       default_factory=lambda: tol.F32_SCAN_SHORT)
+  checks_input: bool = False
 
-  def example(self, seed: int = 0):
-    """The example input (float32 unless `make_input` says otherwise)."""
+  def example(self, seed: int = 0, length: int | None = None):
+    """The example input (float32 unless `make_input` says otherwise).
+
+    Args:
+      seed: of the draw.
+      length: a sequence length other than `shape[1]` (normal inputs).
+    """
     rng = np.random.default_rng(seed)
-    make = self.make_input or _normal(self.shape)
+    shape = self.shape
+    if length is not None:
+      shape = shape[:1] + (length,) + shape[2:]
+    make = self.make_input or _normal(shape)
     return jax.tree.map(jnp.asarray, make(rng))
 
   def transform(self, method: Callable[[Any, Any], Any] | None = None):
@@ -169,55 +188,61 @@ def _spike_trains(period, shape):
 
 _FAST = dict(dt_min=0.05, dt_max=0.5)
 
+
+def _Layer(*args, **kwargs):  # pylint: disable=invalid-name
+  """A descriptor of a layer with the shared input checks."""
+  return ModuleDescriptor(*args, checks_input=True, **kwargs)
+
+
 SEQUENCE_LAYERS = (
-    ModuleDescriptor(
+    _Layer(
         "S5", lambda: ssm.S5(4), (B, T, D), "s5", streaming=True,
         bf16_tol=tol.BF16_INPUT),
-    ModuleDescriptor(
+    _Layer(
         "S5_bidirectional", lambda: ssm.S5(4, bidirectional=True), (B, T, D),
         "s5_bidirectional"),
-    ModuleDescriptor(
+    _Layer(
         "LRU", lambda: ssm.LRU(4), (B, T, D), "lru", streaming=True,
         bf16_tol=tol.BF16_INPUT),
-    ModuleDescriptor(
+    _Layer(
         "S4D", lambda: ssm.S4D(4), (B, T, D), "s4d", streaming=True,
         bf16_tol=tol.BF16_INPUT),
-    ModuleDescriptor(
+    _Layer(
         "S4D_bidirectional", lambda: ssm.S4D(4, bidirectional=True),
         (B, T, D), "s4d_bidirectionalTrue"),
-    ModuleDescriptor(
+    _Layer(
         "S4", lambda: ssm.S4(4), (B, T, D), "s4", streaming=True),
-    ModuleDescriptor(
+    _Layer(
         "S4_rank2_bidirectional",
         lambda: ssm.S4(4, rank=2, bidirectional=True), (B, T, D),
         "s4_bidirectionalTrue_rank2"),
-    ModuleDescriptor(
+    _Layer(
         "Mamba", lambda: ssm.Mamba(4, **_FAST), (B, T, D), "mamba",
         streaming=True, bf16_tol=tol.BF16_INPUT),
-    ModuleDescriptor(
+    _Layer(
         "MambaBlock", lambda: ssm.MambaBlock(3, **_FAST), (B, T, D),
         "mamba_block", streaming=True, bf16_tol=tol.BF16_INPUT),
-    ModuleDescriptor(
+    _Layer(
         "ChunkedSSM_lru_lru",
         lambda: ssm.ChunkedSSM(lambda: ssm.LRU(4, r_min=0.5, r_max=0.95),
                                lambda: ssm.LRU(4, r_min=0.5, r_max=0.95),
                                chunk_size=2),
         (B, 4, D), "chunked_lru_lru", streaming=True),
-    ModuleDescriptor(
+    _Layer(
         "ChunkedSSM_mamba_lru",
         lambda: ssm.ChunkedSSM(lambda: ssm.MambaBlock(3, **_FAST),
                                lambda: ssm.LRU(4, r_min=0.5, r_max=0.95),
                                chunk_size=2),
         (B, 4, D), "chunked_mamba_lru", streaming=True),
     # Evaluation (no rng): the exact iterative soma, which `step` streams.
-    ModuleDescriptor(
+    _Layer(
         "SpikingSSM", lambda: ssm.SpikingSSM(8), (2, 24, 5), "spiking_ssm",
         streaming=True),
-    ModuleDescriptor(
+    _Layer(
         "SpikingSSM_bidirectional_no_glu",
         lambda: ssm.SpikingSSM(8, bidirectional=True, glu=False), (2, 24, 5),
         "spiking_ssm_bidirectional"),
-    ModuleDescriptor(
+    _Layer(
         "LoongSpike", lambda: ssm.LoongSpike(8), (2, 24, 5), "loongspike",
         streaming=True),
     # The seed layers return (y, state) and take the state as an argument.
@@ -239,20 +264,20 @@ SEQUENCE_LAYERS = (
             dict(state_dim=5, input_dim=4, output_dim=2, conv_dim=4), 0.25),
         (3, 10, 4), "capibara_jaxssm_proj", streaming=True,
         bf16_output=_PROMOTES),
-    ModuleDescriptor(
+    _Layer(
         "RavenRSM", lambda: raven.RavenRSM(4, 3, hard_top_k=2), (B, T, 6),
         "raven_rsm", streaming=True, bf16_tol=tol.BF16_INPUT),
-    ModuleDescriptor(
+    _Layer(
         "RavenRSM_default_slot_dim", lambda: raven.RavenRSM(4), (B, T, 6),
         "raven_rsm_default_slot_dim", bf16_tol=tol.BF16_INPUT),
     ModuleDescriptor(
         "SlotRouter", lambda: raven.SlotRouter(4, hard_top_k=1), (B, T, 6),
         "slot_router", bf16_output=_PROMOTES),
     # Spike trains are compared exactly; a flipped spike is a real error.
-    ModuleDescriptor(
+    _Layer(
         "SpikingSlotMemory", lambda: raven.SpikingSlotMemory(4, 3),
         (B, T, 6), "spiking_slot_memory", streaming=True),
-    ModuleDescriptor(
+    _Layer(
         "SpikingSlotMemory_readout",
         lambda: raven.SpikingSlotMemory(4, 3, readout=True), (B, T, 6),
         "spiking_slot_memory_readout", streaming=True),
@@ -320,15 +345,21 @@ NEURONS = (
 # ----------------------------------------------------------------------------
 
 OTHER_MODULES = (
+    # With padding: the second example's keys past a third are masked.
     ModuleDescriptor(
         "TransformerLayer", lambda: layers.TransformerLayer(2, qkv_dim=6),
-        (B, T, 8), "transformer_layer", bf16_tol=tol.BF16_PATH),
+        (B, T, 8), "transformer_layer", apply=_masked,
+        bf16_tol=tol.BF16_PATH),
     ModuleDescriptor(
         "TransformerLayer_ffn",
         lambda: layers.TransformerLayer(2, qkv_dim=6, ffn_multiplier=4),
-        (B, T, 8), "transformer_layer_ffn", bf16_tol=tol.BF16_PATH),
+        (B, T, 8), "transformer_layer_ffn", apply=_masked,
+        bf16_tol=tol.BF16_PATH),
     ModuleDescriptor("LSTMLayer", lambda: layers.LSTMLayer(6), (B, T, 4),
                      "lstm_layer", streaming=True),
+    # hidden_size=None: the hidden width is the input's.
+    ModuleDescriptor("LSTMLayer_input_width", layers.LSTMLayer, (B, T, 4),
+                     streaming=True),
     ModuleDescriptor(
         "LSTMLayer_bidirectional",
         lambda: layers.LSTMLayer(6, bidirectional=True), (B, T, 4),

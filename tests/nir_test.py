@@ -15,7 +15,6 @@ import nir
 import numpy as np
 
 from spike_ssm import nir as nir_lib
-from tests import golden_util
 from tests import tolerances as tol
 from tests.neurons import references as refs
 
@@ -665,14 +664,13 @@ GOLDEN_SPEC = [("linear", {"output_size": HIDDEN}),
                ("li", {"learn_beta": True})]
 
 
-class SpikingSequentialTest(chex.TestCase):
+class SpikingSequentialTest(parameterized.TestCase):
 
-  @chex.variants(with_jit=True, without_jit=True)
   def test_layouts_and_states(self):
     # Given the golden spec and random inputs.
     model, params = _init(GOLDEN_SPEC)
     x = jax.random.normal(jax.random.PRNGKey(1), (B, T, D_IN))
-    apply = self.variant(model.apply, static_argnames=("time_major",
+    apply = jax.jit(model.apply, static_argnames=("time_major",
                                                        "return_states"))
     # When it runs batch-major and time-major.
     y, states = apply(params, x, return_states=True)
@@ -694,10 +692,6 @@ class SpikingSequentialTest(chex.TestCase):
     # And the li readout's output is its membrane.
     np.testing.assert_array_equal(y, states[-1].v)
     np.testing.assert_array_equal(apply(params, x), y)
-
-  def test_golden_parameter_tree(self):
-    _, params = _init(GOLDEN_SPEC)
-    golden_util.assert_matches_golden("nir_spiking_sequential", params)
 
   @parameterized.named_parameters(
       ("rank_two", (B, D_IN), np.float32, ValueError, "rank 3"),

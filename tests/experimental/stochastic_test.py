@@ -9,7 +9,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from spike_ssm.experimental import stochastic as st
-from tests import golden_util
 from tests import tolerances as tol
 
 B, T, N = 3, 24, 4
@@ -320,14 +319,12 @@ class SpikeFunctionTest(parameterized.TestCase):
     np.testing.assert_array_equal(s, np.asarray(v) > 1.0)
 
 
-class GoldenTest(parameterized.TestCase):
+class InitTest(parameterized.TestCase):
 
   @parameterized.parameters(*KINDS)
-  def test_golden_parameter_tree(self, kind):
+  def test_decays_start_inside_the_unit_interval(self, kind):
     f = hk.transform(lambda x: CLASSES[kind](N)(x))
     params = f.init(jax.random.PRNGKey(0), jnp.zeros((2, 5, N)))
-    golden_util.assert_matches_golden(f"experimental_stochastic_{kind}",
-                                      params)
     # Decays start inside [0, 1] (truncated normal around 0.5).
     for leaf in jax.tree.leaves(params):
       self.assertTrue(np.all((leaf >= 0) & (leaf <= 1)))
