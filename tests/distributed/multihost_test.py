@@ -12,6 +12,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from tests import tolerances as tol
+from tests.training import train_test
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -33,7 +34,8 @@ def _start(pid, nproc, port, ndev, workdir):
 
 
 def _final_params(workdir):
-  state_dir = pathlib.Path(workdir) / "checkpoints" / "latest" / "4" / "state"
+  state_dir = (pathlib.Path(workdir) / "checkpoints" / "latest" /
+               str(train_test.SHARED_STEPS) / "state")
   ckptr = ocp.StandardCheckpointer()
   meta = ckptr.metadata(state_dir)
   meta = getattr(meta, "item_metadata", meta)
