@@ -43,7 +43,8 @@ class RoutedScanGradTest(parameterized.TestCase):
                                               chunk_size=4)
     self.assertEqual(fn(gates, decay, writes, h0).dtype, np.float64)
     # Then reverse-mode gradients match central differences.
-    jtu.check_grads(fn, (gates, decay, writes, h0), order=1, modes=["rev"],
+    jtu.check_grads(jax.jit(fn), (gates, decay, writes, h0), order=1,
+                    modes=["rev"],
                     **tol.GRAD_F64)
 
   @parameterized.parameters(*MODES)
@@ -59,7 +60,7 @@ class RoutedScanGradTest(parameterized.TestCase):
         shapes)
     # Then the gradient with respect to every parameter and the input
     # matches central differences.
-    jtu.check_grads(lambda p, u: jnp.sum(jnp.sin(fn.apply(p, u))),
+    jtu.check_grads(jax.jit(lambda p, u: jnp.sum(jnp.sin(fn.apply(p, u)))),
                     (params, u), order=1, modes=["rev"], **tol.GRAD_F64)
 
 
