@@ -40,11 +40,10 @@ def pytest_configure(config):
 # Tests that train one and the same compiled program run in turn on one
 # worker: the first compiles it, the others load it from the persistent
 # cache above. `train_test.SHARED_OVERRIDES` is the digits run of the resume,
-# non-finite, launcher and multi-host tests; the zoo script's smoke runs are
-# the s5_lra and synthetic smoke configs.
+# non-finite and launcher tests; the zoo script's smoke runs are the s5_lra
+# and synthetic smoke configs.
 SHARED_PROGRAMS = {
     "digits_shared": (
-        "tests/distributed/multihost_test.py::",
         "tests/training/train_test.py::ResumeTest::",
         "tests/training/train_test.py::NonFiniteTest::",
         "tests/training/train_test.py::LaunchTest::",
@@ -63,6 +62,7 @@ SHARED_PROGRAMS = {
 SLOW_FIRST = (
     "tests/training/train_test.py::ConfigsTrainTest::",
     "tests/benchmarks_test.py::SmokeRunTest::",
+    "tests/distributed/multihost_test.py::",
     "tests/readme_test.py::ReadmeTest::test_library_example_runs",
     "tests/training/zoo_configs_test.py::SyntheticConfigTest::"
     "test_every_other_task_trains_two_steps",

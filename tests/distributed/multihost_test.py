@@ -12,7 +12,6 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from tests import tolerances as tol
-from tests.training import train_test
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -34,8 +33,7 @@ def _start(pid, nproc, port, ndev, workdir):
 
 
 def _final_params(workdir):
-  state_dir = (pathlib.Path(workdir) / "checkpoints" / "latest" /
-               str(train_test.SHARED_STEPS) / "state")
+  state_dir = pathlib.Path(workdir) / "checkpoints" / "latest" / "4" / "state"
   ckptr = ocp.StandardCheckpointer()
   meta = ckptr.metadata(state_dir)
   meta = getattr(meta, "item_metadata", meta)

@@ -20,9 +20,10 @@ def main(argv):
                                num_processes=nproc, process_id=pid)
   from experiments import train  # pylint: disable=g-import-not-at-top
   from tests.training import train_test  # pylint: disable=g-import-not-at-top
-  # The program the training tests share: with 4 devices in one process it
-  # loads from the persistent compile cache when they ran first.
-  config = train_test.shared_config()
+  config = train_test.load_config("digits.py", "smoke")
+  with config.unlocked():
+    config.train.update(num_steps=4, log_every=1, eval_every=4, ckpt_every=4)
+    config.data.global_batch_size = 16
   summary = train.run(config, workdir)
   assert jax.device_count() == nproc * ndev, jax.device_count()
   print("SUMMARY", summary["test_at_best"], flush=True)

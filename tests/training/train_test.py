@@ -1,5 +1,7 @@
 """End-to-end tests of the training system (configs, loop, resume, launch)."""
 
+import atexit
+import functools
 import importlib.util
 import json
 import os
@@ -30,10 +32,10 @@ def load_config(name: str, arg: str | None = None):
   return module.get_config(arg)
 
 
-# One digits run that the resume, non-finite, launcher and multi-host tests
-# all train: the same compiled program, so whichever runs first compiles it
-# and the others load it from JAX's persistent cache (conftest.py puts them
-# in one xdist group, run in turn by one worker). Only values the program
+# One digits run that the resume, non-finite and launcher tests all train:
+# the same compiled program, so whichever runs first compiles it and the
+# others load it from JAX's persistent cache (conftest.py puts them in one
+# xdist group, run in turn by one worker). Only values the program
 # does not depend on (logging, evaluation and checkpoint cadence, the
 # non-finite streak limit) may differ between them.
 SHARED_STEPS = 6
@@ -55,6 +57,18 @@ def shared_config():
       section, name = key.split(".")
       config[section][name] = value
   return config
+
+
+@functools.lru_cache(maxsize=None)
+def shared_run() -> tuple[pathlib.Path, dict]:
+  """The shared run, trained once per test process: (workdir, summary).
+
+  Read-only for its users (copy it to run on it again); removed at exit.
+  """
+  root = pathlib.Path(tempfile.mkdtemp(prefix="shared_digits_run_"))
+  atexit.register(shutil.rmtree, root, ignore_errors=True)
+  summary = train.run(shared_config(), str(root / "run"))
+  return root / "run", summary
 
 
 def _train_rows(workdir) -> dict[int, dict]:
@@ -108,18 +122,10 @@ class ConfigsTrainTest(parameterized.TestCase):
 
 class ResumeTest(absltest.TestCase):
 
-  @classmethod
-  def setUpClass(cls):
-    super().setUpClass()
+  def setUp(self):
+    super().setUp()
     # One uninterrupted run, asserted on by both tests.
-    cls.root = pathlib.Path(tempfile.mkdtemp(prefix="resume_test_"))
-    cls.full = cls.root / "full"
-    cls.full_summary = train.run(shared_config(), str(cls.full))
-
-  @classmethod
-  def tearDownClass(cls):
-    shutil.rmtree(cls.root, ignore_errors=True)
-    super().tearDownClass()
+    self.full, _ = shared_run()
 
   def test_interrupted_and_resumed_equals_uninterrupted(self):
     # Given the uninterrupted run of 6 steps.
