@@ -108,13 +108,12 @@ def _random_params(d, x, seed=0):
   Re(lambda) in [-1, -0.05] with steps in [0.01, 0.3], LRU moduli in
   [0.9, 0.999], S4D/Mamba A = -exp(a_log) in [-(N + 1/2), -1/2], Mamba
   steps softplus(dt_bias) in [0.05, 0.5]; matrices scaled by
-  1/sqrt(fan-in). Modules with running statistics are initialised for real
-  (the statistics must be valid).
+  1/sqrt(fan-in). Running statistics (state) are ones: a valid variance
+  and any mean.
   """
   init, _ = d.transform()
-  if d.with_state:
-    return jax.jit(init)(KEY, x)
   abstract, state = jax.eval_shape(init, KEY, x)
+  state = jax.tree.map(lambda s: jnp.ones(s.shape, s.dtype), state)
   rng = np.random.default_rng(seed)
 
   def leaf(path, spec):
