@@ -30,6 +30,19 @@ def _model(layer="lru", layer_kwargs=None, norm="layer", prenorm=True,
   return hk.transform_with_state(forward)
 
 
+def _init(model, batch, is_training):
+  """Jitted `model.init` (eager, it dispatches op by op: several times
+  slower)."""
+  return jax.jit(functools.partial(model.init, is_training=is_training))(
+      jax.random.PRNGKey(0), batch)
+
+
+def _apply(model, params, state, batch, is_training):
+  """Jitted `model.apply` without an rng."""
+  return jax.jit(functools.partial(model.apply, is_training=is_training))(
+      params, state, None, batch)
+
+
 def _token_batch(rng, b=3, t=20, lengths=(20, 13, 7), garbage=0):
   x = rng.integers(1, 12, size=(b, t)).astype(np.int32)
   lengths = np.asarray(lengths, np.int32)
@@ -81,9 +94,9 @@ class PaddingTest(parameterized.TestCase):
     a = _token_batch(rng)
     b = dict(a, inputs=np.concatenate([a["inputs"], np.zeros((3, 5), np.int32)],
                                       axis=1))
-    params, state = model.init(jax.random.PRNGKey(0), a, is_training=False)
-    out_a, _ = model.apply(params, state, None, a, is_training=False)
-    out_b, _ = model.apply(params, state, None, b, is_training=False)
+    params, state = _init(model, a, False)
+    out_a, _ = _apply(model, params, state, a, False)
+    out_b, _ = _apply(model, params, state, b, False)
     self.assertFalse(np.allclose(out_a, out_b, **tol.F32_SCAN_SHORT))
 
 
@@ -95,9 +108,8 @@ class HeadsTest(parameterized.TestCase):
     for kind, shape in (("class", (3, 5)), ("sequence", (3, 20, 5)),
                         ("regression", (3,))):
       model = _model(target_kind=kind)
-      params, state = model.init(jax.random.PRNGKey(0), batch,
-                                 is_training=False)
-      out, _ = model.apply(params, state, None, batch, is_training=False)
+      params, state = _init(model, batch, False)
+      out, _ = _apply(model, params, state, batch, False)
       self.assertEqual(out.shape, shape, msg=kind)
 
   def test_dual_encoder_shares_the_backbone(self):
@@ -106,32 +118,32 @@ class HeadsTest(parameterized.TestCase):
     batch.update(inputs2=batch["inputs"][::-1].copy(),
                  lengths2=batch["lengths"][::-1].copy())
     model = _model(dual=True)
-    params, state = model.init(jax.random.PRNGKey(0), batch, is_training=False)
+    params, state = _init(model, batch, False)
     self.assertFalse(any("backbone_1" in k for k in params))
     self.assertTrue(any("dual_mlp" in k for k in params))
-    out, _ = model.apply(params, state, None, batch, is_training=False)
+    out, _ = _apply(model, params, state, batch, False)
     self.assertEqual(out.shape, (3, 5))
     # Swapping the two documents changes the features [u, v, uv, u - v].
     swapped = dict(batch, inputs=batch["inputs2"], lengths=batch["lengths2"],
                    inputs2=batch["inputs"], lengths2=batch["lengths"])
-    out2, _ = model.apply(params, state, None, swapped, is_training=False)
+    out2, _ = _apply(model, params, state, swapped, False)
     self.assertFalse(np.allclose(out, out2))
 
   def test_continuous_inputs(self):
     model = _model(input_kind="continuous")
     batch = {"inputs": np.ones((2, 7, 3), np.float32),
              "lengths": np.array([7, 4], np.int32)}
-    params, state = model.init(jax.random.PRNGKey(0), batch, is_training=False)
+    params, state = _init(model, batch, False)
     self.assertIn("sequence_model/encoder", params)
-    out, _ = model.apply(params, state, None, batch, is_training=False)
+    out, _ = _apply(model, params, state, batch, False)
     self.assertEqual(out.shape, (2, 5))
 
   def test_batch_norm_statistics_update_only_in_training(self):
     model = _model(norm="batch")
     batch = _token_batch(np.random.default_rng(5))
-    params, state = model.init(jax.random.PRNGKey(0), batch, is_training=True)
-    _, s_train = model.apply(params, state, None, batch, is_training=True)
-    _, s_eval = model.apply(params, state, None, batch, is_training=False)
+    params, state = _init(model, batch, True)
+    _, s_train = _apply(model, params, state, batch, True)
+    _, s_eval = _apply(model, params, state, batch, False)
     key = [k for k in state if k.endswith("norm")][0]
     self.assertFalse(np.allclose(s_train[key]["mean_ema"],
                                  state[key]["mean_ema"]))
