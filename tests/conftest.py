@@ -28,7 +28,8 @@ from absl import flags  # pylint: disable=g-import-not-at-top
 import pytest  # pylint: disable=g-import-not-at-top
 
 try:  # pytest >= 9
-  from _pytest import nodeid as nodeid_lib  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from _pytest import nodeid as nodeid_lib
 except ImportError:
   nodeid_lib = None
 
@@ -97,7 +98,8 @@ def _join_group(item, group, config):
   # `loadgroup` is set).
   if (nodeid_lib is not None and hasattr(item, "_id") and
       getattr(config.option, "loadgroup", False)):
-    item._id = nodeid_lib.NodeId.parse(f"{item.nodeid}@{group}")  # pylint: disable=protected-access
+    # pylint: disable-next=protected-access
+    item._id = nodeid_lib.NodeId.parse(f"{item.nodeid}@{group}")
 
 
 @pytest.hookimpl(tryfirst=True)
