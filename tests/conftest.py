@@ -3,15 +3,11 @@
 import os
 
 # Four fake CPU devices so pmap / NamedSharding paths run on a laptop.
-# Tests must be reproducible on 2 cores, where pytest-xdist already runs one
-# worker per core: keep XLA from oversubscribing them (one compute thread
-# per worker; a thread pool per worker only spins against the other).
 os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") +
-    " --xla_force_host_platform_device_count=4"
-    " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-).strip()
+    " --xla_force_host_platform_device_count=4").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# Tests must be reproducible on 2 cores: keep XLA from oversubscribing them.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 # Many tests (and the training runs they launch in subprocesses) compile the
 # same programs; JAX's persistent cache (keyed on the HLO, the compile
