@@ -33,8 +33,6 @@ Runs in about two minutes on one CPU core at the defaults.
 """
 
 import json
-import math
-import pathlib
 import time
 
 from absl import app

@@ -16,11 +16,103 @@ _CACHE = os.path.join(os.path.dirname(os.path.dirname(__file__)), ".cache",
                       "jax")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+# Most of the suite's CPU time is XLA compiling small programs that then run
+# for milliseconds: skipping XLA's optimisation passes (fusion, LLVM -O2)
+# cuts it by about 40% and changes no assertion (every comparison still
+# meets its tolerance; jit, eager and references are compiled alike). The
+# benchmarks and training runs outside the tests compile with the defaults.
+# Set JAX_DISABLE_MOST_OPTIMIZATIONS=false to test the optimised pipeline.
+os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "true")
 
 from absl import flags  # pylint: disable=g-import-not-at-top
+import pytest  # pylint: disable=g-import-not-at-top
+
+try:  # pytest >= 9
+  # pylint: disable-next=g-import-not-at-top
+  from _pytest import nodeid as nodeid_lib
+except ImportError:
+  nodeid_lib = None
 
 
 def pytest_configure(config):
   del config
   # absl / chex flags are readable under pytest (jaxline's conftest does this).
   flags.FLAGS.mark_as_parsed()
+
+
+# ----------------------------------------------------------------------------
+# Scheduling (pytest-xdist, `--dist loadgroup` in setup.cfg). Order only:
+# nothing here skips or changes a test.
+# ----------------------------------------------------------------------------
+
+# Tests that train one and the same compiled program run in turn on one
+# worker: the first compiles it, the others load it from the persistent
+# cache above. `train_test.SHARED_OVERRIDES` is the digits run of the resume,
+# non-finite and launcher tests; the zoo script's smoke runs are the s5_lra
+# and synthetic smoke configs.
+SHARED_PROGRAMS = {
+    "digits_shared": (
+        "tests/training/train_test.py::ResumeTest::",
+        "tests/training/train_test.py::NonFiniteTest::",
+        "tests/training/train_test.py::LaunchTest::",
+    ),
+    "s5_lra_and_synthetic_smoke": (
+        "tests/training/train_test.py::ConfigsTrainTest::"
+        "test_smoke_config_loads_validates_and_trains_two_steps_s5_lra",
+        "tests/training/train_test.py::ConfigsTrainTest::"
+        "test_smoke_config_loads_validates_and_trains_two_steps_synthetic",
+        "tests/training/zoo_configs_test.py::ZooCompareTest::",
+    ),
+}
+
+# The longest tests (pytest --durations) start first, so that the short
+# ones fill both workers at the end instead of one long test running alone.
+SLOW_FIRST = (
+    "tests/training/train_test.py::ConfigsTrainTest::",
+    "tests/benchmarks_test.py::SmokeRunTest::",
+    "tests/distributed/multihost_test.py::",
+    "tests/readme_test.py::ReadmeTest::test_library_example_runs",
+    "tests/training/zoo_configs_test.py::SyntheticConfigTest::"
+    "test_every_other_task_trains_two_steps",
+    "tests/ssm/spiking_ssm_test.py::",
+    "tests/layers/quant_test.py::TrainingTest::",
+    "tests/layers/quant_test.py::ModelSwitchTest::",
+    "tests/benchmarks_sdn_test.py::",
+    "tests/experimental/raven_mqar_bench_test.py::",
+    "tests/training/precision_test.py::",
+    "tests/contracts_test.py::JitTest::",
+    "tests/training/writers_test.py::",
+    # The float64 suite (its own pytest run).
+    "tests/x64/mamba_grad_test.py::",
+    "tests/x64/capibara_grad_test.py::",
+    "tests/x64/kernels_f64_test.py::GradientTest::",
+    "tests/x64/s4_grad_test.py::",
+)
+
+
+def _join_group(item, group, config):
+  item.add_marker(pytest.mark.xdist_group(group))
+  # pytest >= 9 reads a node's id from `_id`; pytest-xdist 3.8 tags the
+  # group by rewriting `_nodeid`, which that pytest no longer reads, so the
+  # group would be lost. Tag it here as xdist means to (on a worker, where
+  # `loadgroup` is set).
+  if (nodeid_lib is not None and hasattr(item, "_id") and
+      getattr(config.option, "loadgroup", False)):
+    # pylint: disable-next=protected-access
+    item._id = nodeid_lib.NodeId.parse(f"{item.nodeid}@{group}")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+  for item in items:
+    for group, prefixes in SHARED_PROGRAMS.items():
+      if item.nodeid.startswith(prefixes):
+        _join_group(item, group, config)
+
+  def rank(item):
+    for i, prefix in enumerate(SLOW_FIRST):
+      if item.nodeid.startswith(prefix):
+        return i
+    return len(SLOW_FIRST)
+
+  items.sort(key=rank)  # Stable: collection order within a rank.

@@ -14,7 +14,6 @@ token and pixel encodings and the splits: docs/data_formats.md.
 """
 
 import logging
-import os
 import pathlib
 import pickle
 

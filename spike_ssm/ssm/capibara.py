@@ -109,6 +109,21 @@ def _read_config(config) -> dict[str, int]:
   return values
 
 
+def _ssm_update(carry, x_t, A, B, C):
+  """`CapibaraJAXSSM.ssm_step`'s update, outside the module.
+
+  The scan and `step` call this rather than the method: Haiku casts a
+  method's outputs to a mixed-precision policy's output dtype, which would
+  turn the float32 carry into bfloat16 between steps.
+  """
+  h_prev, _ = carry
+  dtype = h_prev.dtype
+  h = (jnp.matmul(h_prev, A.T.astype(dtype), precision=_HIGHEST) +
+       jnp.matmul(x_t.astype(dtype), B.T.astype(dtype), precision=_HIGHEST))
+  y = jnp.matmul(h, C.T.astype(dtype), precision=_HIGHEST)
+  return (h, y), y
+
+
 class CapibaraJAXSSM(base.SequenceLayer):
   r"""Causal conv + HiPPO-LegS dense SSM with dropout and residual (seed 001).
 
@@ -258,12 +273,7 @@ class CapibaraJAXSSM(base.SequenceLayer):
       `((h_t, y_t), y_t)` with `h_t (batch, N)` in the carry dtype and
       `y_t (batch, O)`.
     """
-    h_prev, _ = carry
-    dtype = h_prev.dtype
-    h = (jnp.matmul(h_prev, A.T.astype(dtype), precision=_HIGHEST) +
-         jnp.matmul(x_t.astype(dtype), B.T.astype(dtype), precision=_HIGHEST))
-    y = jnp.matmul(h, C.T.astype(dtype), precision=_HIGHEST)
-    return (h, y), y
+    return _ssm_update(carry, x_t, A, B, C)
 
   # -- state ------------------------------------------------------------------
 
@@ -354,7 +364,7 @@ class CapibaraJAXSSM(base.SequenceLayer):
     a_bar, b_bar = self._discretize(a, b, log_dt)
     y0 = jnp.zeros((batch, self.output_dim), h0.dtype)
     _, y = lax.scan(
-        lambda carry, u_t: self.ssm_step(carry, u_t, a_bar, b_bar, c),
+        lambda carry, u_t: _ssm_update(carry, u_t, a_bar, b_bar, c),
         (h0, y0), u)  # (T, B, O)
     y = y.astype(cdt)
     if not deterministic and self.dropout_rate > 0:
@@ -392,6 +402,6 @@ class CapibaraJAXSSM(base.SequenceLayer):
     u_t, buffer = conv_ops.causal_conv_step(x_t, state.conv, kernel, "silu")
     a_bar, b_bar = self._discretize(a, b, log_dt)
     y0 = jnp.zeros((batch, self.output_dim), h_prev.dtype)
-    (h, _), y = self.ssm_step((h_prev, y0), u_t, a_bar, b_bar, c)
+    (h, _), y = _ssm_update((h_prev, y0), u_t, a_bar, b_bar, c)
     out = y.astype(cdt) + self._residual(x_t, w_res)
     return out, CapibaraState(ssm=h, conv=buffer)

@@ -5,7 +5,6 @@ from unittest import mock
 from absl.testing import absltest
 import numpy as np
 
-from spike_ssm import data
 from spike_ssm import zoo
 from spike_ssm.data import digits
 

@@ -7,7 +7,6 @@ from absl.testing import absltest
 from absl.testing import parameterized
 import numpy as np
 
-from spike_ssm import data
 from spike_ssm import zoo
 from spike_ssm.data import _cache
 from spike_ssm.data import listops

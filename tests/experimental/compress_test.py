@@ -11,7 +11,6 @@ import numpy as np
 
 from benchmarks import packed_bptt
 from spike_ssm.experimental import compress
-from tests import golden_util
 from tests import tolerances as tol
 
 
@@ -197,12 +196,6 @@ class PackedSpikeLinearTest(parameterized.TestCase):
     loss = lambda p, packed: jnp.sum(jnp.sin(f.apply(p, None, s, packed)))
     grad = jax.jit(jax.value_and_grad(loss), static_argnums=1)
     chex.assert_trees_all_equal(grad(p_packed, True), grad(p_dense, False))
-
-  def test_golden_parameter_tree(self):
-    f = hk.transform(lambda s: compress.PackedSpikeLinear(6)(s))
-    params = f.init(jax.random.PRNGKey(0), jnp.zeros((2, 3, 10)))
-    golden_util.assert_matches_golden("experimental_packed_spike_linear",
-                                      params)
 
   @parameterized.parameters(
       (dict(out_features=0), ValueError, "out_features must be a positive"),

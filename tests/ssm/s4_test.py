@@ -11,7 +11,6 @@ import functools
 
 from absl.testing import absltest
 from absl.testing import parameterized
-import chex
 import haiku as hk
 import jax
 import jax.numpy as jnp
@@ -20,7 +19,6 @@ import numpy as np
 from spike_ssm import ssm
 from spike_ssm import zoo
 from spike_ssm.ops import hippo
-from tests import golden_util
 from tests import tolerances as tol
 
 # ----------------------------------------------------------------------------
@@ -281,20 +279,6 @@ class CausalityTest(parameterized.TestCase):
       self.assertGreater(change[:, -1].max(), 1e-2, msg=msg)
 
 
-class JitTest(chex.TestCase):
-
-  # S4's kernel is checked eagerly at the ops level (kernels_test), where
-  # op-by-op dispatch costs less than through the module.
-  @chex.variants(with_jit=True, without_jit=True)
-  def test_jit_and_eager_match_reference(self):
-    x = random_input(8, (1, 6, 3))
-    kwargs = dict(state_size=8, **FAST, init="lin")
-    params = perturbed(params_for("s4d", **kwargs))
-    y = self.variant(transformed("s4d", **kwargs).apply)(params, x)
-    np.testing.assert_allclose(y, reference_s4d(params["s4_d"], x),
-                               **tol.F32_SCAN_SHORT)
-
-
 def legs_matrix(N):
   """HiPPO-LegS (A, B), written out here from the HiPPO paper."""
   n = np.arange(N)
@@ -376,19 +360,6 @@ class InitTest(parameterized.TestCase):
       np.testing.assert_allclose(np.conj(B) @ A_k @ B,
                                  B_legs @ A_legs_k @ B_legs, **tol.F32_VS_F64)
 
-  @parameterized.named_parameters(
-      ("s4d", "s4d", {}),
-      ("s4d_bidirectional", "s4d", dict(bidirectional=True)),
-      ("s4", "s4", {}),
-      ("s4_rank2_bidirectional", "s4", dict(rank=2, bidirectional=True)),
-  )
-  def test_golden_parameter_tree(self, kind, kwargs):
-    fn = transformed(kind, state_size=4, **kwargs)
-    params = jax.eval_shape(fn.init, jax.random.PRNGKey(0),
-                            jnp.zeros((2, 5, 3)))
-    suffix = "".join(f"_{k}{v}" for k, v in sorted(kwargs.items()))
-    golden_util.assert_matches_golden(kind + suffix, params)
-
   @hk.testing.transform_and_run
   def test_zoo_builds_both_layers_as_ssm_cores(self):
     for name, cls in (("s4d", ssm.S4D), ("s4", ssm.S4)):
@@ -397,19 +368,6 @@ class InitTest(parameterized.TestCase):
       self.assertTrue(cls.ssm_core)
       # Checkpoints store the parameters under this module name.
       self.assertEqual(layer.module_name, MODULE_NAMES[name])
-
-
-class DtypeTest(absltest.TestCase):
-
-  def test_bfloat16_input_computes_in_float32(self):
-    x = random_input(9, (2, 16, 3)).astype(jnp.bfloat16)
-    params = params_for("s4d", state_size=8, **FAST, init="lin")
-    apply = jax.jit(transformed("s4d", state_size=8, **FAST,
-                                init="lin").apply)
-    y16, y32 = apply(params, x), apply(params, x.astype(jnp.float32))
-    self.assertEqual(y16.dtype, jnp.bfloat16)
-    np.testing.assert_allclose(y16.astype(jnp.float32), y32,
-                               **tol.BF16_INPUT)
 
 
 class BadInputTest(parameterized.TestCase):
@@ -438,22 +396,6 @@ class BadInputTest(parameterized.TestCase):
   def test_non_bool_bidirectional(self):
     with self.assertRaisesRegex(TypeError, "`bidirectional` must be a bool"):
       hk.transform(lambda: ssm.S4D(bidirectional="yes")).init(None)
-
-  @parameterized.parameters("s4d", "s4")
-  def test_wrong_rank_and_dtype(self, kind):
-    fn = transformed(kind, state_size=4)
-    with self.assertRaisesRegex(ValueError, r"`x` must have rank 3.*\(5, 3\)"):
-      fn.init(jax.random.PRNGKey(0), jnp.zeros((5, 3)))
-    with self.assertRaisesRegex(TypeError, "floating.*int32"):
-      fn.init(jax.random.PRNGKey(0), jnp.zeros((1, 5, 3), jnp.int32))
-
-  @parameterized.parameters("s4d", "s4")
-  def test_feature_size_differs_from_parameters(self, kind):
-    fn = transformed(kind, state_size=4)
-    params = jax.eval_shape(fn.init, jax.random.PRNGKey(0),
-                            jnp.zeros((1, 5, 3)))
-    with self.assertRaisesRegex(ValueError, "D=4 does not match D=3"):
-      jax.eval_shape(fn.apply, params, jnp.zeros((1, 5, 4)))
 
   def test_step_of_a_bidirectional_layer(self):
     def forward(x_t):

@@ -61,6 +61,7 @@ EXPECTED = {
                                   "proj/w": W, "proj/b": N}),
     "gru": _under("gru_layer", {"fwd/w_i": W, "fwd/w_h": W, "fwd/b": N,
                                 "proj/w": W, "proj/b": N}),
+    "dense": _under("dense", {"linear/w": W, "linear/b": N}),
 }
 # Every block also has its norm and output stage.
 _BLOCK = {"norm/scale": N, "norm/offset": N, "glu/out2/w": W, "glu/out2/b": N}

@@ -1,5 +1,7 @@
 """Mixed precision: per-class jmp policies keep SSM cores and neurons in f32."""
 
+import functools
+
 from absl.testing import absltest
 import haiku as hk
 import jax
@@ -33,6 +35,9 @@ def _forward(batch, is_training):
 
 
 class PrecisionTest(absltest.TestCase):
+  """Dtypes are read with `jax.eval_shape` (Haiku's mixed_precision_test
+  does the same): only the closeness of the mixed run needs a compiled
+  program."""
 
   def setUp(self):
     super().setUp()
@@ -41,22 +46,29 @@ class PrecisionTest(absltest.TestCase):
     self.batch = {"inputs": rng.normal(size=(4, 512, 3)).astype(np.float32),
                   "lengths": np.full((4,), 512, np.int32)}
     self.model = hk.transform_with_state(_forward)
-    self.params, self.state = self.model.init(
-        jax.random.PRNGKey(0), self.batch, is_training=False)
 
-  def _run(self, policy):
-    # A fresh function per policy: jit caches traces by function, and a
-    # policy is Python state that a cached trace would not see.
-    with precision.installed(policy):
-      out, _ = jax.jit(lambda p, s, b: self.model.apply(
-          p, s, None, b, is_training=False))(self.params, self.state,
-                                             self.batch)
-    return out
+  def _init(self):
+    return jax.eval_shape(functools.partial(self.model.init,
+                                            is_training=False),
+                          jax.random.PRNGKey(0), self.batch)
 
   def test_model_output_follows_policy_and_stays_close(self):
-    # Given the model under full f32 and under the mixed policy.
-    ref = self._run(F32)
-    mixed = self._run(MIXED)
+    # Given the model's parameters.
+    params, state = jax.jit(functools.partial(
+        self.model.init, is_training=False))(jax.random.PRNGKey(0),
+                                             self.batch)
+
+    # When it runs under full f32 and under the mixed policy, in one
+    # program (a policy is read while tracing, so each apply below is
+    # traced under its own).
+    def both(p, s, b):
+      outs = []
+      for policy in (F32, MIXED):
+        with precision.installed(policy):
+          outs.append(self.model.apply(p, s, None, b, is_training=False)[0])
+      return outs
+
+    ref, mixed = jax.jit(both)(params, state, self.batch)
     # Then the output has the model policy's output dtype, and is close.
     self.assertEqual(mixed.dtype, jnp.float32)
     np.testing.assert_allclose(mixed, ref, **tol.BF16_PATH)
@@ -69,20 +81,20 @@ class PrecisionTest(absltest.TestCase):
       return y, s
     f = hk.transform(f)
     x = jnp.ones((2, 16, 8), jnp.bfloat16)
-    params = f.init(jax.random.PRNGKey(0), x)
+    params = jax.eval_shape(f.init, jax.random.PRNGKey(0), x)
     for out_dtype in ("bf16", "f32", "f16"):
       policy = dict(MIXED, ssm_core=f"p=f32,c=f32,o={out_dtype}",
                     neuron=f"p=f32,c=f32,o={out_dtype}")
+      # eval_shape traces afresh, under this policy.
       with precision.installed(policy):
-        y, s = jax.jit(lambda p, x: f.apply(p, None, x))(params, x)
+        y, s = jax.eval_shape(lambda p, x: f.apply(p, None, x), params, x)
       # Then each returns its policy's output dtype.
       want = jmp.get_policy(f"o={out_dtype}").output_dtype
       self.assertEqual((y.dtype, s.dtype), (want, want))
 
   def test_parameters_are_created_float32_under_a_bf16_policy(self):
     with precision.installed(MIXED):
-      params, _ = self.model.init(jax.random.PRNGKey(0), self.batch,
-                                  is_training=False)
+      params, _ = self._init()
     dtypes = {x.dtype for x in jax.tree.leaves(params)}
     self.assertEqual(dtypes, {jnp.dtype(jnp.float32)})
 

@@ -1,11 +1,15 @@
 """End-to-end tests of the training system (configs, loop, resume, launch)."""
 
+import atexit
+import functools
 import importlib.util
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
+import tempfile
 
 from absl.testing import absltest
 from absl.testing import parameterized
@@ -31,6 +35,45 @@ def load_config(name: str, arg: str | None = None):
   return module.get_config(arg)
 
 
+# One digits run that the resume, non-finite and launcher tests all train:
+# the same compiled program, so whichever runs first compiles it and the
+# others load it from JAX's persistent cache (conftest.py puts them in one
+# xdist group, run in turn by one worker). Only values the program
+# does not depend on (logging, evaluation and checkpoint cadence, the
+# non-finite streak limit) may differ between them.
+SHARED_STEPS = 6
+SHARED_OVERRIDES = {
+    "train.num_steps": SHARED_STEPS, "train.log_every": 1,
+    "train.eval_every": 3, "train.ckpt_every": 3,
+    # RNG use (dropout) must resume exactly too.
+    "model.dropout": 0.2,
+    # Not the config's 4e-3: the launcher test shows the override arrives.
+    "optim.lr": 0.01,
+}
+
+
+def shared_config():
+  """digits.py:smoke with SHARED_OVERRIDES (unlocked copies)."""
+  config = load_config("digits.py", "smoke")
+  with config.unlocked():
+    for key, value in SHARED_OVERRIDES.items():
+      section, name = key.split(".")
+      config[section][name] = value
+  return config
+
+
+@functools.lru_cache(maxsize=None)
+def shared_run() -> tuple[pathlib.Path, dict]:
+  """The shared run, trained once per test process: (workdir, summary).
+
+  Read-only for its users (copy it to run on it again); removed at exit.
+  """
+  root = pathlib.Path(tempfile.mkdtemp(prefix="shared_digits_run_"))
+  atexit.register(shutil.rmtree, root, ignore_errors=True)
+  summary = train.run(shared_config(), str(root / "run"))
+  return root / "run", summary
+
+
 def _train_rows(workdir) -> dict[int, dict]:
   rows = writers.read_jsonl(pathlib.Path(workdir) / "metrics.jsonl")
   return {r["step"]: r for r in rows if "train/loss" in r}
@@ -38,7 +81,7 @@ def _train_rows(workdir) -> dict[int, dict]:
 
 class ConfigsTrainTest(parameterized.TestCase):
 
-  @parameterized.parameters(*CONFIGS)
+  @parameterized.named_parameters((name[:-3], name) for name in CONFIGS)
   def test_smoke_config_loads_validates_and_trains_two_steps(self, name):
     # Given the smoke variant of every config file.
     config = load_config(name, "smoke")
@@ -52,6 +95,7 @@ class ConfigsTrainTest(parameterized.TestCase):
     rows = _train_rows(workdir)
     self.assertIn(2, rows)
     self.assertTrue(np.isfinite(rows[2]["train/loss"]))
+    self.assertTrue(np.isfinite(summary["final"]["test"]["loss"]))
     for path in ("summary.json", "config.json", "metrics.jsonl",
                  "checkpoints/latest/2", "tensorboard"):
       self.assertTrue((pathlib.Path(workdir) / path).exists(), msg=path)
@@ -81,49 +125,45 @@ class ConfigsTrainTest(parameterized.TestCase):
 
 class ResumeTest(absltest.TestCase):
 
-  def _config(self):
-    config = load_config("digits.py", "smoke")
-    with config.unlocked():
-      config.train.update(num_steps=6, log_every=1, eval_every=3,
-                          ckpt_every=3)
-      config.model.dropout = 0.2  # RNG use must resume exactly too.
-    return config
+  def setUp(self):
+    super().setUp()
+    # One uninterrupted run, asserted on by both tests.
+    self.full, _ = shared_run()
 
   def test_interrupted_and_resumed_equals_uninterrupted(self):
-    # Given an uninterrupted run of 6 steps.
-    full = self.create_tempdir().full_path
-    train.run(self._config(), full)
+    # Given the uninterrupted run of 6 steps.
     # When the same run stops after 4 steps (checkpoint at 4) and restarts.
     part = self.create_tempdir().full_path
-    stopped = train.run(self._config(), part, stop_after_steps=4)
+    stopped = train.run(shared_config(), part, stop_after_steps=4)
     self.assertEqual(stopped, {"stopped_at": 4})
-    summary = train.run(self._config(), part)
+    summary = train.run(shared_config(), part)
     # Then every step's metrics are identical.
-    a, b = _train_rows(full), _train_rows(part)
-    self.assertEqual(sorted(a), list(range(1, 7)))
-    self.assertEqual(sorted(b), list(range(1, 7)))
+    a, b = _train_rows(self.full), _train_rows(part)
+    self.assertEqual(sorted(a), list(range(1, SHARED_STEPS + 1)))
+    self.assertEqual(sorted(b), list(range(1, SHARED_STEPS + 1)))
     for step in a:
       self.assertEqual(a[step]["train/loss"], b[step]["train/loss"],
                        msg=f"step {step}")
-    full_summary = json.loads((pathlib.Path(full) / "summary.json").read_text())
+    full_summary = json.loads((self.full / "summary.json").read_text())
     self.assertEqual(summary["test_at_best"], full_summary["test_at_best"])
 
   def test_rerun_of_a_finished_run_does_no_more_steps(self):
+    # Given a copy of the finished run (the other test reads the original).
     wd = self.create_tempdir().full_path
-    train.run(self._config(), wd)
+    shutil.copytree(self.full, wd, dirs_exist_ok=True)
     before = _train_rows(wd)
-    summary = train.run(self._config(), wd)
+    # When it is run again, nothing more is trained.
+    summary = train.run(shared_config(), wd)
     self.assertEqual(_train_rows(wd), before)
-    self.assertEqual(summary["steps"], 6)
+    self.assertEqual(summary["steps"], SHARED_STEPS)
 
 
 class NonFiniteTest(absltest.TestCase):
 
   def test_run_stops_naming_the_step(self):
-    config = load_config("digits.py", "smoke")
+    config = shared_config()
     with config.unlocked():
-      config.train.update(num_steps=20, log_every=1,
-                          max_nonfinite_in_a_row=3)
+      config.train.max_nonfinite_in_a_row = 3
     original = train.data_lib.TrainIterator.__next__
 
     def poisoned(self):
@@ -158,8 +198,10 @@ class LaunchTest(absltest.TestCase):
 
   def test_launch_trains_with_an_override(self):
     wd = self.create_tempdir().full_path
-    result = self._launch("--config=configs/digits.py:smoke",
-                          "--config.optim.lr=0.01", f"--workdir={wd}")
+    # The shared run's overrides (lr among them): its compiled program.
+    overrides = [f"--config.{k}={v}" for k, v in SHARED_OVERRIDES.items()]
+    result = self._launch("--config=configs/digits.py:smoke", *overrides,
+                          f"--workdir={wd}")
     self.assertEqual(result.returncode, 0, msg=result.stderr[-2000:])
     self.assertIn("Done. Test at best validation step", result.stdout)
     saved = json.loads((pathlib.Path(wd) / "config.json").read_text())

@@ -151,9 +151,10 @@ class SyntheticConfigTest(parameterized.TestCase):
     transformer = load_config("synthetic.py", "layer=transformer")
     self.assertTrue(transformer.model.layer_kwargs.causal)
 
-  @parameterized.parameters("selective_copy", "mqar", "induction_heads",
-                            "adding")
-  def test_every_task_trains_two_steps(self, task):
+  # selective_copy, the default task, is the synthetic.py smoke run that
+  # train_test.ConfigsTrainTest trains (with the same assertions).
+  @parameterized.parameters("mqar", "induction_heads", "adding")
+  def test_every_other_task_trains_two_steps(self, task):
     c = load_config("synthetic.py", f"task={task},smoke")
     workdir = self.create_tempdir().full_path
     summary = train.run(c, workdir)

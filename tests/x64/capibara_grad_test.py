@@ -29,8 +29,9 @@ class CapibaraGradTest(absltest.TestCase):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, 6, 3))
     h0 = rng.normal(size=(2, 4))
-    params = fn.init(jax.random.key(0), jnp.asarray(x, jnp.float32),
-                     jnp.asarray(h0, jnp.float32))
+    params = jax.jit(fn.init)(jax.random.key(0),
+                              jnp.asarray(x, jnp.float32),
+                              jnp.asarray(h0, jnp.float32))
     params = jax.tree_util.tree_map(lambda p: jnp.asarray(p, jnp.float64),
                                     params)
     # A larger step than the init draws, so every path carries signal.
@@ -38,7 +39,7 @@ class CapibaraGradTest(absltest.TestCase):
     apply = lambda p, x, s: fn.apply(p, None, x, s)
     self.assertEqual(apply(params, x, h0).dtype, np.float64)
     # Then the autodiff gradients match finite differences.
-    jtu.check_grads(apply, (params, x, h0), order=1, modes=["rev"],
+    jtu.check_grads(jax.jit(apply), (params, x, h0), order=1, modes=["rev"],
                     **tol.GRAD_F64)
 
 

@@ -38,7 +38,7 @@ class SelectiveScanGradTest(parameterized.TestCase):
 
     # Then reverse-mode gradients w.r.t. all seven inputs match finite
     # differences.
-    jtu.check_grads(fn, args, order=1, modes=["rev"], **tol.GRAD_F64)
+    jtu.check_grads(jax.jit(fn), args, order=1, modes=["rev"], **tol.GRAD_F64)
 
 
 class MambaGradTest(parameterized.TestCase):
@@ -55,11 +55,11 @@ class MambaGradTest(parameterized.TestCase):
         lambda x: ssm.Mamba(3, scan_mode=mode, chunk_size=2)(x)))
     x = np.random.default_rng(1).normal(size=(2, 5, 3))
     params = jax.tree.map(lambda p: np.asarray(p, np.float64),
-                          fn.init(jax.random.PRNGKey(0), x))
+                          jax.jit(fn.init)(jax.random.PRNGKey(0), x))
     self.assertEqual(fn.apply(params, x).dtype, np.float64)
     # Then gradients w.r.t. every parameter and the input match finite
     # differences.
-    jtu.check_grads(fn.apply, (params, x), order=1, modes=["rev"],
+    jtu.check_grads(jax.jit(fn.apply), (params, x), order=1, modes=["rev"],
                     **tol.GRAD_F64)
 
   def test_block_gradients_wrt_params_and_input(self):
@@ -68,9 +68,9 @@ class MambaGradTest(parameterized.TestCase):
         lambda x: ssm.MambaBlock(2, conv_size=3, chunk_size=2)(x)))
     x = np.random.default_rng(2).normal(size=(1, 5, 2))
     params = jax.tree.map(lambda p: np.asarray(p, np.float64),
-                          fn.init(jax.random.PRNGKey(0), x))
+                          jax.jit(fn.init)(jax.random.PRNGKey(0), x))
     self.assertEqual(fn.apply(params, x).dtype, np.float64)
-    jtu.check_grads(fn.apply, (params, x), order=1, modes=["rev"],
+    jtu.check_grads(jax.jit(fn.apply), (params, x), order=1, modes=["rev"],
                     **tol.GRAD_F64)
 
 

@@ -42,7 +42,7 @@ class NeuronGradTest(parameterized.TestCase):
       out, state = f.apply({"li": {"beta": beta}}, None, x, v0)
       return jnp.sum(self.w * out) + jnp.sum(jnp.sin(state.v))
 
-    jtu.check_grads(loss, (self.beta, self.x, self.v0), order=1,
+    jtu.check_grads(jax.jit(loss), (self.beta, self.x, self.v0), order=1,
                     modes=("rev",), **tol.GRAD_F64)
 
   @parameterized.parameters("step", "sequential", "parallel", "chunked")
@@ -61,7 +61,7 @@ class NeuronGradTest(parameterized.TestCase):
       return jnp.sum(jnp.sin(f.apply({"psu_lif": {"beta": beta}}, None, x,
                                      v0)))
 
-    jtu.check_grads(loss, (self.beta, self.x, self.v0), order=1,
+    jtu.check_grads(jax.jit(loss), (self.beta, self.x, self.v0), order=1,
                     modes=("rev",), **tol.GRAD_F64)
 
 

@@ -35,7 +35,7 @@ class PhasorGradTest(absltest.TestCase):
     f = hk.without_apply_rng(hk.transform(
         lambda x: phasor.PhasorMLP(3, 4, 2, 2)(x)))
     params = jax.tree.map(lambda p: jnp.asarray(p, jnp.float64),
-                          f.init(jax.random.PRNGKey(0), x))
+                          jax.jit(f.init)(jax.random.PRNGKey(0), x))
 
     @jax.jit
     def loss(params):
@@ -58,7 +58,7 @@ class PhasorGradTest(absltest.TestCase):
     theta = jnp.asarray(rng.uniform(-np.pi, np.pi, (4, 6)))
     f = hk.transform(lambda t: phasor.PhasorLinear(3)(t))
     params = jax.tree.map(lambda p: jnp.asarray(p, jnp.float64),
-                          f.init(jax.random.PRNGKey(2), theta))
+                          jax.jit(f.init)(jax.random.PRNGKey(2), theta))
     loss = jax.jit(lambda p, t: jnp.sum(jnp.sin(f.apply(p, None, t))))
     jtu.check_grads(loss, (params, theta), order=1, modes=("rev",),
                     **tol.GRAD_F64)

@@ -39,7 +39,7 @@ class RavenGradTest(parameterized.TestCase):
         shapes)
     # Then the gradient with respect to every parameter and the input
     # matches central differences.
-    jtu.check_grads(lambda p, u: jnp.sum(jnp.sin(fn.apply(p, u))),
+    jtu.check_grads(jax.jit(lambda p, u: jnp.sum(jnp.sin(fn.apply(p, u)))),
                     (params, u), order=1, modes=["rev"], **tol.GRAD_F64)
 
 

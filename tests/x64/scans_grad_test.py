@@ -40,7 +40,8 @@ class LinearScanGradTest(parameterized.TestCase):
                                             reverse=reverse, chunk_size=4)
     self.assertEqual(fn(a, b, h0).dtype,
                      np.complex128 if complex_ else np.float64)
-    jtu.check_grads(fn, (a, b, h0), order=1, modes=["rev"], **tol.GRAD_F64)
+    jtu.check_grads(jax.jit(fn), (a, b, h0), order=1, modes=["rev"],
+                    **tol.GRAD_F64)
 
 
 if __name__ == "__main__":
