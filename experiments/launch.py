@@ -114,6 +114,24 @@ def _parse_flags(argv):
   except flags.Error as e:
     print(f"error: {_flag_error_line(e)}", file=sys.stderr)
     sys.exit(EXIT_USAGE)
+  except (AttributeError, KeyError) as e:
+    # ml_collections raises these (not flags.Error) for an override of a key
+    # the config does not have; its message suggests the nearest key.
+    print(f"error: {_override_error_line(argv, e)}", file=sys.stderr)
+    sys.exit(EXIT_USAGE)
+
+
+def _override_error_line(argv, error: BaseException) -> str:
+  """`--config.a.b: the config has no key 'b'` for an unknown override."""
+  text = str(error.args[0] if error.args else error).replace("\\", "")
+  key = re.search(r"'(\w+)'", text)
+  key = key.group(1) if key else text
+  hint = re.search(r'Did you mean "(\w+)"', text)
+  hint = f"; did you mean {hint.group(1)!r}?" if hint else "."
+  flag = next((a.split("=", 1)[0] for a in argv[1:]
+               if a.startswith("--config.") and
+               key in a.split("=", 1)[0].split(".")[1:]), "--config")
+  return f"{flag}: the config has no key {key!r}{hint}"
 
 
 class _QuietOrbax:

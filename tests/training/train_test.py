@@ -193,7 +193,11 @@ class LaunchTest(absltest.TestCase):
     result = self._launch("--config=configs/digits.py:smoke",
                           "--config.optim.lrr=0.1", f"--workdir={wd}")
     self.assertNotEqual(result.returncode, 0)
-    self.assertIn("lrr", result.stderr)
+    # One line naming the flag and the nearest key, no traceback.
+    self.assertEqual(
+        result.stderr.strip(),
+        "error: --config.optim.lrr: the config has no key 'lrr'; did you "
+        "mean 'lr'?")
     self.assertFalse((pathlib.Path(wd) / "checkpoints").exists())
 
   def test_launch_trains_with_an_override(self):
