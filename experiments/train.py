@@ -16,13 +16,13 @@ logging step; SIGTERM / SIGINT save the current step (`training.
 preemption`); no checkpoint is written while steps are non-finite.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 import contextlib
 import json
 import math
 import pathlib
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from absl import logging
 import haiku as hk
@@ -72,6 +72,66 @@ def build_model(config: ml_collections.ConfigDict,
     return model(batch, is_training=is_training)
 
   return hk.transform_with_state(forward)
+
+
+class Steps(NamedTuple):
+  """What a run compiles, before any sharding or `jax.jit`.
+
+  Attributes:
+    model: the transformed model (`build_model`).
+    labels: the optimiser group of every parameter.
+    init_state: `(rng, batch) -> TrainState` at step 0.
+    train_step: `(TrainState, batch) -> (TrainState, metrics)`.
+    eval_step: `(params, state, batch) -> sums` (`step.make_eval_step`).
+  """
+  model: hk.TransformedWithState
+  labels: Any
+  init_state: Callable[..., step_lib.TrainState]
+  train_step: Callable[..., Any]
+  eval_step: Callable[..., Any]
+
+
+def build_steps(config: ml_collections.ConfigDict, spec: Any,
+                example: Mapping[str, Any], total_steps: int,
+                train_rng: jax.Array) -> Steps:
+  """The model, optimiser groups and step functions of `config`.
+
+  Args:
+    config: a validated training config.
+    spec: the task's `TaskSpec`.
+    example: a training batch (arrays or `jax.ShapeDtypeStruct`s) whose
+      shapes the parameters are read from.
+    total_steps: the schedule's length.
+    train_rng: the training key the state carries.
+
+  Returns:
+    `Steps`; `jax.eval_shape` of its functions traces a whole training step
+    without compiling it (tests/training/train_test.py does).
+  """
+  model = build_model(config, spec)
+  init_rng = jax.random.PRNGKey(0)  # Only shapes are read here.
+  abstract_vars, owners = optim.param_owners(model.init, init_rng, example,
+                                             is_training=True)
+  labels = optim.label_params(
+      abstract_vars[0], owners,
+      ssm_b_in_ssm_group=config.optim.ssm_b_in_ssm_group)
+  optimizer = optim.make_optimizer(config.optim, total_steps, labels)
+
+  def init_state(r, b) -> step_lib.TrainState:
+    params, state = model.init(r, b, is_training=True)
+    return step_lib.TrainState(
+        step=jnp.zeros((), jnp.int32), params=params, state=state,
+        opt_state=optimizer.init(params),
+        loss_scale=precision.loss_scale(config.precision.loss_scale),
+        rng=train_rng, nonfinite_in_a_row=jnp.zeros((), jnp.int32),
+        skipped=jnp.zeros((), jnp.int32))
+
+  train_step = step_lib.make_train_step(
+      model.apply, optimizer, target_kind=spec.target_kind,
+      l2_penalty=config.optim.l2_penalty, labels=labels)
+  eval_step = step_lib.make_eval_step(model.apply,
+                                      target_kind=spec.target_kind)
+  return Steps(model, labels, init_state, train_step, eval_step)
 
 
 def _summarise(sums: Mapping[str, float], target_kind: str) -> dict[str, float]:
@@ -205,45 +265,23 @@ def _train(config, workdir, stop_after_steps, config_json, changes,
   progress.total = total_steps
 
   # ------------------------------------------------------ model / optimiser
-  model = build_model(config, spec)
   example = sharding.global_batch(
-      _first_rows(task.train, config.data.global_batch_size //
+      first_rows(task.train, config.data.global_batch_size //
                   jax.process_count()), mesh)
-  rng = jax.random.PRNGKey(config.seed)
-  init_rng, train_rng = jax.random.split(rng)
-  abstract_vars, owners = optim.param_owners(model.init, init_rng, example,
-                                             is_training=True)
-  labels = optim.label_params(
-      abstract_vars[0], owners,
-      ssm_b_in_ssm_group=config.optim.ssm_b_in_ssm_group)
-  optimizer = optim.make_optimizer(config.optim, total_steps, labels)
-
-  def init_state(r, b) -> step_lib.TrainState:
-    params, state = model.init(r, b, is_training=True)
-    return step_lib.TrainState(
-        step=jnp.zeros((), jnp.int32), params=params, state=state,
-        opt_state=optimizer.init(params),
-        loss_scale=precision.loss_scale(config.precision.loss_scale),
-        rng=train_rng, nonfinite_in_a_row=jnp.zeros((), jnp.int32),
-        skipped=jnp.zeros((), jnp.int32))
+  init_rng, train_rng = jax.random.split(jax.random.PRNGKey(config.seed))
+  steps = build_steps(config, spec, example, total_steps, train_rng)
 
   # -------------------------------------------------------------- shardings
   repl = sharding.replicated(mesh)
   batch_sh = sharding.batch_sharding(mesh)
-  ts = jax.jit(init_state, out_shardings=repl)(init_rng, example)
+  ts = jax.jit(steps.init_state, out_shardings=repl)(init_rng, example)
   num_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(ts.params))
 
   # ------------------------------------------------------------------ steps
-  train_step = jax.jit(
-      step_lib.make_train_step(model.apply, optimizer,
-                               target_kind=spec.target_kind,
-                               l2_penalty=config.optim.l2_penalty,
-                               labels=labels),
-      in_shardings=(repl, batch_sh), out_shardings=(repl, repl),
-      donate_argnums=0)
-  eval_step = jax.jit(
-      step_lib.make_eval_step(model.apply, target_kind=spec.target_kind),
-      in_shardings=(repl, repl, batch_sh), out_shardings=repl)
+  train_step = jax.jit(steps.train_step, in_shardings=(repl, batch_sh),
+                       out_shardings=(repl, repl), donate_argnums=0)
+  eval_step = jax.jit(steps.eval_step, in_shardings=(repl, repl, batch_sh),
+                      out_shardings=repl)
 
   # ---------------------------------------------------------------- restore
   ckpt = ckpt_lib.Checkpointer(workdir, keep=tcfg.keep_checkpoints,
@@ -495,7 +533,7 @@ def _repair_best(ckpt, ts, start_meta, book, start, abstract_ts) -> None:
         f"{ckpt.path(best_step, best=True)}.")
 
 
-def _first_rows(split, n: int) -> dict[str, np.ndarray]:
+def first_rows(split, n: int) -> dict[str, np.ndarray]:
   """The first `n` rows of a split as a batch dict (for shapes at init)."""
   batch = {"inputs": split.inputs[:n], "lengths": split.lengths[:n],
            "targets": split.targets[:n],

@@ -7,6 +7,8 @@ shd.py) are trained here on fixture files in the official formats
 carry are checked against their sources' numbers.
 """
 
+import atexit
+import functools
 import json
 import math
 import pathlib
@@ -23,6 +25,7 @@ from experiments import train
 from spike_ssm import zoo
 from tests.data import fixtures
 from tests.training.train_test import load_config
+from tests.training.train_test import trace_training_step
 
 
 def _train_two_steps(test, config, root) -> dict:
@@ -35,13 +38,19 @@ def _train_two_steps(test, config, root) -> dict:
   return summary
 
 
+@functools.lru_cache(maxsize=None)
+def _mnist1d_cache() -> str:
+  """One MNIST-1D cache per test process (generating it takes seconds)."""
+  path = tempfile.mkdtemp(prefix="mnist1d_cfg_")
+  atexit.register(shutil.rmtree, path, ignore_errors=True)
+  return path
+
+
 class MNIST1DConfigTest(parameterized.TestCase):
 
-  @classmethod
-  def setUpClass(cls):
-    super().setUpClass()
-    cls.cache = tempfile.mkdtemp(prefix="mnist1d_cfg_")
-    cls.addClassCleanup(shutil.rmtree, cls.cache, ignore_errors=True)
+  @property
+  def cache(self) -> str:
+    return _mnist1d_cache()
 
   def test_every_registered_layer_has_settings(self):
     for layer in zoo.layer_names():
@@ -56,7 +65,7 @@ class MNIST1DConfigTest(parameterized.TestCase):
     c = load_config("mnist1d.py", f"layer={layer},smoke")
     task = zoo.get_task("mnist1d", cache_dir=self.cache)
     model = train.build_model(c, task.spec)
-    batch = train._first_rows(task.train, 8)  # pylint: disable=protected-access
+    batch = train.first_rows(task.train, 8)
     # When traced (shapes only), then it emits 10 logits per example.
     rng = jax.random.PRNGKey(0)
     out = jax.eval_shape(
@@ -65,9 +74,10 @@ class MNIST1DConfigTest(parameterized.TestCase):
     self.assertEqual(out.shape, (8, 10))
 
   @parameterized.parameters("gru", "spiking_ssm")
-  def test_a_recurrent_and_a_spiking_layer_train_two_steps(self, layer):
+  def test_a_recurrent_and_a_spiking_layer_trace_a_training_step(self, layer):
+    # (MNIST1DTableTest trains S5 end to end on this config.)
     c = load_config("mnist1d.py", f"layer={layer},smoke")
-    _train_two_steps(self, c, None)
+    trace_training_step(self, c, cache_dir=self.cache)
 
   def test_seed_argument_and_bad_layer(self):
     self.assertEqual(load_config("mnist1d.py", "seed=3").seed, 3)
@@ -78,19 +88,27 @@ class MNIST1DConfigTest(parameterized.TestCase):
 
 class SeqImageConfigTest(parameterized.TestCase):
 
-  # Every model and every task at least once (each run compiles a model).
-  @parameterized.parameters(("s5", "psmnist"), ("s4d", "scifar"),
-                            ("spiking_ssm", "smnist"),
-                            ("spiking_ssm", "scifar"))
-  def test_smoke_trains_two_steps_on_fixture_files(self, model, task):
+  def _fixture_root(self, task):
     root = self.create_tempdir().full_path
     if task == "scifar":
       fixtures.write_cifar(root, per_batch=8, num_test=8)
     else:
       fixtures.write_mnist(root, num_train=40, num_test=8, gzipped=True)
+    return root
+
+  # Every model and every task at least once.
+  @parameterized.parameters(("s5", "psmnist"), ("s4d", "scifar"),
+                            ("spiking_ssm", "smnist"),
+                            ("spiking_ssm", "scifar"))
+  def test_smoke_traces_a_training_step_on_fixture_files(self, model, task):
     c = load_config("seq_image.py", f"model={model},task={task},smoke")
-    summary = _train_two_steps(self, c, root)
-    self.assertEqual(summary["task"], task)
+    trace_training_step(self, c, root=self._fixture_root(task))
+
+  def test_smoke_trains_two_steps_on_fixture_files(self):
+    summary = _train_two_steps(
+        self, load_config("seq_image.py", "model=s5,task=psmnist,smoke"),
+        self._fixture_root("psmnist"))
+    self.assertEqual(summary["task"], "psmnist")
 
   def test_psmnist_uses_the_papers_bitreversal_permutation(self):
     for model in ("s5", "s4d", "spiking_ssm"):
@@ -157,12 +175,17 @@ class SeqImageConfigTest(parameterized.TestCase):
 
 class SHDConfigTest(parameterized.TestCase):
 
-  @parameterized.parameters("lif", "spiking_ssm")
-  def test_smoke_trains_two_steps_on_fixture_files(self, model):
+  def test_spiking_ssm_smoke_traces_a_training_step(self):
     root = self.create_tempdir().full_path
     fixtures.write_shd(root, num_train=40, num_test=8)
-    c = load_config("shd.py", f"model={model},smoke")
-    summary = _train_two_steps(self, c, root)
+    trace_training_step(self, load_config("shd.py", "model=spiking_ssm,smoke"),
+                        root=root)
+
+  def test_lif_smoke_trains_two_steps_on_fixture_files(self):
+    root = self.create_tempdir().full_path
+    fixtures.write_shd(root, num_train=40, num_test=8)
+    summary = _train_two_steps(self, load_config("shd.py", "model=lif,smoke"),
+                               root)
     self.assertEqual(summary["task"], "shd")
 
   def test_lif_baseline_is_a_feed_forward_lif_network(self):
@@ -182,7 +205,7 @@ class MNIST1DTableTest(absltest.TestCase):
     tmp = self.create_tempdir().full_path
     mnist1d_table.main([
         "--smoke", "--models=s5,no_such_layer", "--seeds=0,1", "--lrs=4e-3",
-        f"--cache_dir={tmp}/cache", f"--workdir={tmp}/w",
+        f"--cache_dir={_mnist1d_cache()}", f"--workdir={tmp}/w",
         f"--json={tmp}/m.json", f"--out={tmp}/M.md"])
     # Then S5 has a tuning trial and one run per seed, the unknown model an
     # error, and the report both, with every published baseline.

@@ -13,10 +13,15 @@ import tempfile
 
 from absl.testing import absltest
 from absl.testing import parameterized
+import chex
+import jax
 import numpy as np
 
+from experiments import preflight
 from experiments import train
 from spike_ssm import config_lib
+from spike_ssm import zoo
+from spike_ssm.training import precision
 from spike_ssm.training import writers
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -25,6 +30,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 NEEDS_FILES = ("seq_image.py", "shd.py")
 CONFIGS = sorted(p.name for p in (ROOT / "configs").glob("*.py")
                  if not p.name.startswith("_") and p.name not in NEEDS_FILES)
+# Every config's step is traced; these also compile and train two steps
+# (digits.py trains in the shared run below).
+TRAINED = ("s5_lra.py", "spiking_ssm_lra.py")
 
 
 def load_config(name: str, arg: str | None = None):
@@ -74,6 +82,37 @@ def shared_run() -> tuple[pathlib.Path, dict]:
   return root / "run", summary
 
 
+def trace_training_step(test, config, root=None, cache_dir=None):
+  """Loads `config`'s task and traces its whole training step, uncompiled.
+
+  `jax.eval_shape` runs init, the forward and backward pass, the optimiser
+  update and the eval step at the config's shapes, which is where a config
+  goes wrong (a bad option, a shape or dtype mismatch); compiling and
+  running the program too is what the configs in TRAINED pay for.
+
+  Returns:
+    The training metrics' shapes.
+  """
+  config_lib.validate(config)
+  preflight.check(config)
+  options, _ = preflight.data_options(config)
+  task = zoo.get_task(config.data.task, root=root or config.data.root,
+                      cache_dir=cache_dir or test.create_tempdir().full_path,
+                      seed=config.seed, **options)
+  preflight.check_splits(task, config)
+  example = train.first_rows(task.train, config.data.global_batch_size)
+  key = jax.random.PRNGKey(0)
+  with precision.installed(config.precision):
+    steps = train.build_steps(config, task.spec, example, 2, key)
+    ts = jax.eval_shape(steps.init_state, key, example)
+    ts2, metrics = jax.eval_shape(steps.train_step, ts, example)
+    sums = jax.eval_shape(steps.eval_step, ts.params, ts.state, example)
+  chex.assert_trees_all_equal_shapes_and_dtypes(ts2.params, ts.params)
+  test.assertIn("count", sums)
+  test.assertEqual(metrics["loss"].shape, ())
+  return metrics
+
+
 def _train_rows(workdir) -> dict[int, dict]:
   rows = writers.read_jsonl(pathlib.Path(workdir) / "metrics.jsonl")
   return {r["step"]: r for r in rows if "train/loss" in r}
@@ -82,11 +121,20 @@ def _train_rows(workdir) -> dict[int, dict]:
 class ConfigsTrainTest(parameterized.TestCase):
 
   @parameterized.named_parameters((name[:-3], name) for name in CONFIGS)
-  def test_smoke_config_loads_validates_and_trains_two_steps(self, name):
-    # Given the smoke variant of every config file.
+  def test_smoke_config_traces_a_training_step(self, name):
+    # Given the smoke variant of every config file, locked.
+    config = load_config(name, "smoke")
+    self.assertTrue(config.is_locked)
+    # When its task is built and its training step traced, then the update
+    # keeps every parameter's shape and dtype and the loss is a scalar.
+    trace_training_step(self, config)
+
+  @parameterized.named_parameters((name[:-3], name) for name in TRAINED)
+  def test_smoke_config_trains_two_steps(self, name):
+    # Given the smoke variant of a config whose program differs most from
+    # the shared digits run's (an SSM on tokens; a stateful spiking layer).
     config = load_config(name, "smoke")
     config_lib.validate(config)
-    self.assertTrue(config.is_locked)
     # When it trains.
     workdir = self.create_tempdir().full_path
     summary = train.run(config, workdir)

@@ -134,7 +134,7 @@ class SyntheticConfigTest(parameterized.TestCase):
     c = load_config("synthetic.py", f"layer={layer},smoke")
     task = zoo.get_task(c.data.task, seed=0, **c.data.options.to_dict())
     model = train.build_model(c, task.spec)
-    batch = train._first_rows(task.train, 8)  # pylint: disable=protected-access
+    batch = train.first_rows(task.train, 8)
     # When the model is traced (shapes only).
     rng = jax.random.PRNGKey(0)
     out = jax.eval_shape(
