@@ -61,12 +61,14 @@ class Compiled:
   grad: Callable[[], Any] | None
   compile_forward_s: float
   compile_grad_s: float | None
+  forward_out: Any = None  # The forward's outputs as ShapeDtypeStructs.
 
 
-def _aot_compile(fn: Callable[..., Any], *args) -> tuple[Any, float]:
+def _aot_compile(fn: Callable[..., Any], *args) -> tuple[Any, float, Any]:
   start = time.perf_counter()
-  compiled = jax.jit(fn).lower(*args).compile()
-  return compiled, time.perf_counter() - start
+  lowered = jax.jit(fn).lower(*args)
+  compiled = lowered.compile()
+  return compiled, time.perf_counter() - start, lowered.out_info
 
 
 def compile_workload(workload: Workload, *, backward: bool = True) -> Compiled:
@@ -82,19 +84,21 @@ def compile_workload(workload: Workload, *, backward: bool = True) -> Compiled:
     wall-clock compile time of each program (tracing + lowering + XLA).
   """
   params, x = workload.params, workload.x
-  fwd, fwd_s = _aot_compile(workload.fn, params, x)
+  fwd, fwd_s, fwd_out = _aot_compile(workload.fn, params, x)
 
   def loss(p, xs):
     return sum_of_squares(workload.fn(p, xs))
 
   grad, grad_s = None, None
   if backward:
-    grad, grad_s = _aot_compile(jax.grad(loss, argnums=(0, 1)), params, x)
+    grad, grad_s, _ = _aot_compile(jax.grad(loss, argnums=(0, 1)), params,
+                                   x)
   return Compiled(
       forward=lambda: fwd(params, x),
       grad=None if grad is None else (lambda: grad(params, x)),
       compile_forward_s=fwd_s,
-      compile_grad_s=grad_s)
+      compile_grad_s=grad_s,
+      forward_out=fwd_out)
 
 
 def _timed_call(call: Callable[[], Any]) -> float:
@@ -153,6 +157,35 @@ def median(values: Sequence[float]) -> float:
   return float(statistics.median(values))
 
 
+# A row whose spread exceeds this is flagged as noisy.
+NOISY_SPREAD = 0.20
+
+
+def spread(values: Sequence[float]) -> float:
+  """(max - min) / median of the timed calls: 0 for one call.
+
+  The whole range, not an interquartile one: with the 3 to 10 rounds a row
+  gets, one disturbed call is exactly what should show.
+
+  Raises:
+    ValueError: on no values or a non-positive median.
+  """
+  if not values:
+    raise ValueError("values: expected at least one timing, got none.")
+  mid = median(values)
+  if not mid > 0:
+    raise ValueError(f"values: expected a positive median, got {mid}.")
+  return (max(values) - min(values)) / mid
+
+
+def loadavg() -> list[float] | None:
+  """The 1, 5 and 15 minute load averages, or None where unavailable."""
+  try:
+    return list(os.getloadavg())
+  except OSError:
+    return None
+
+
 # ----------------------------------------------------------------------------
 # Machine description.
 # ----------------------------------------------------------------------------
@@ -194,10 +227,6 @@ def machine_info() -> dict[str, Any]:
     usable = len(os.sched_getaffinity(0))
   except AttributeError:
     usable = os.cpu_count()
-  try:
-    load = list(os.getloadavg())
-  except OSError:
-    load = None
   return {
       "cpu_model": _cpu_model(),
       "cpu_count": os.cpu_count(),
@@ -206,13 +235,14 @@ def machine_info() -> dict[str, Any]:
       "python": platform.python_version(),
       "backend": jax.default_backend(),
       "devices": [f"{d.platform}:{d.device_kind}" for d in devices],
+      "device_kind": devices[0].device_kind,
       "versions": {
           name: _version(name) for name in ("jax", "jaxlib", "dm-haiku",
                                             "flax", "spyx", "numpy")
       },
       "spike_ssm_commit": _git_commit(),
       "xla_flags": os.environ.get("XLA_FLAGS", ""),
-      "loadavg_start": load,
+      "loadavg_start": loadavg(),
       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
           timespec="seconds"),
   }
