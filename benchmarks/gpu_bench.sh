@@ -10,7 +10,8 @@
 #
 # Writes to OUT_DIR:
 #   device.txt          nvidia-smi -L and the device JAX sees
-#   results_gpu.json    benchmarks.run at full sizes: the roofline (the
+#   results_gpu.json    benchmarks.run at full sizes (each case's programs
+#                       compiled in 8 threads, to fit): the roofline (the
 #                       device's bandwidth from jitted copy/triad, host
 #                       NumPy figures beside it), every row with medians,
 #                       spreads, byte model and fraction of the bound. It
@@ -57,7 +58,8 @@ fi
 # The table. `timeout` leaves the JSON of the cases already done.
 # shellcheck disable=SC2086
 timeout --signal=INT --kill-after=10 "$limit" \
-  "$py" -m benchmarks.run --budget=1 --repeats=10 "${smoke[@]}" \
+  "$py" -m benchmarks.run --budget=1 --repeats=10 --compile_threads=8 \
+  "${smoke[@]}" \
   --json="$out/results_gpu.json" ${GPU_BENCH_ARGS:-} \
   > "$out/table.md" 2> "$out/run.log"
 rc=$?

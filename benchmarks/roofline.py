@@ -129,14 +129,15 @@ def _timed_batches(step: Callable[[], Any], bytes_per_call: float,
                    reps: int) -> float:
   """GB/s of `step` (a non-blocking call returning an array).
 
-  A timed batch chains `k` calls and blocks on the last, so dispatch
-  latency is amortised on fast devices; `k` makes a batch last ~5 ms
-  (at most 50 calls). Best of `reps` batches.
+  After a warm-up call (compilation), a timed batch chains `k` calls and
+  blocks on the last, so dispatch latency is amortised on fast devices;
+  `k` makes a batch last ~5 ms (at most 50 calls). Best of `reps` batches.
   """
+  jax.block_until_ready(step())  # Compiles and warms up.
   start = time.perf_counter()
   jax.block_until_ready(step())
-  first = time.perf_counter() - start
-  k = int(min(50, max(1, math.ceil(5e-3 / max(first, 1e-7)))))
+  one = time.perf_counter() - start
+  k = int(min(50, max(1, math.ceil(5e-3 / max(one, 1e-7)))))
 
   def batch():
     out = None

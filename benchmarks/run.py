@@ -21,6 +21,7 @@ benchmarks/README.md for the cases, the byte models and the method.
 """
 
 import argparse
+import concurrent.futures
 import dataclasses
 import functools
 import json
@@ -214,7 +215,8 @@ def _log(msg: str) -> None:
 
 def measure_group(group: Group, *, repeats: int, budget_s: float,
                   strict: bool,
-                  bandwidth_gbps: float | None = None) -> list[dict[str, Any]]:
+                  bandwidth_gbps: float | None = None,
+                  compile_threads: int = 1) -> list[dict[str, Any]]:
   """Builds, compiles and times every entry of `group`, interleaved.
 
   Args:
@@ -224,6 +226,8 @@ def measure_group(group: Group, *, repeats: int, budget_s: float,
     strict: re-raise any error other than `timing.Unavailable`.
     bandwidth_gbps: the bound the byte model is divided by (None: no
       fractions).
+    compile_threads: XLA compilations run at once (their compile seconds
+      are then wall times of concurrent work).
 
   Returns:
     One record per entry. Entries that could not be built have status
@@ -233,28 +237,50 @@ def measure_group(group: Group, *, repeats: int, budget_s: float,
     the bandwidth bound.
   """
   inputs = group.make_inputs()
-  records, built = [], []
+  records, lowered = [], []
+  # Building and tracing run here, one entry after the other; only XLA's
+  # compilation (which releases the GIL) may run in threads.
   for entry in group.entries:
     rec = dict(component=group.component, library=entry.library,
                shape=group.shape, dims=group.dims, mode=entry.mode,
                reference=entry.reference, status="ok", note=None)
     records.append(rec)
     try:
-      workload = entry.build(inputs)
-      compiled = timing.compile_workload(workload)
+      lowered.append((rec, entry,
+                      timing.lower_workload(entry.build(inputs))))
     except timing.Unavailable as e:
       rec.update(status="skipped", note=str(e))
     except Exception as e:  # pylint: disable=broad-except
       if strict:
         raise
       rec.update(status="failed", note=f"{type(e).__name__}: {e}")
-    else:
-      rec.update(compile_forward_s=compiled.compile_forward_s,
-                 compile_forward_backward_s=compiled.compile_grad_s)
-      rec.update(_bytes(group, entry, workload, compiled.forward_out))
-      built.append((rec, compiled))
+
+  def compile_one(low):
+    try:
+      return timing.compile_lowered(low), None
+    except Exception as e:  # pylint: disable=broad-except
+      return None, e
+
+  if compile_threads > 1 and len(lowered) > 1:
+    with concurrent.futures.ThreadPoolExecutor(compile_threads) as pool:
+      outcomes = list(pool.map(compile_one, [low for _, _, low in lowered]))
+  else:
+    outcomes = [compile_one(low) for _, _, low in lowered]
+
+  built = []
+  for (rec, entry, low), (compiled, error) in zip(lowered, outcomes):
+    if error is not None:
+      if strict:
+        raise error
+      rec.update(status="failed", note=f"{type(error).__name__}: {error}")
+      continue
+    rec.update(compile_forward_s=compiled.compile_forward_s,
+               compile_forward_backward_s=compiled.compile_grad_s)
+    rec.update(_bytes(group, entry, low.workload, compiled.forward_out))
+    built.append((rec, compiled))
+  for rec in records:
     if rec["note"]:
-      _log(f"  note: {group.component} [{entry.library}, {entry.mode}] "
+      _log(f"  note: {group.component} [{rec['library']}, {rec['mode']}] "
            f"{rec['status']}: {rec['note']}")
 
   if built:
@@ -417,7 +443,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
   Raises:
     ValueError: on an unknown `--only` component or `--modes` mode, a
-      `--repeats` < 1, a negative `--budget` or a `--roofline_mib` <= 0.
+      `--repeats` or `--compile_threads` < 1, a negative `--budget` or a
+      `--roofline_mib` <= 0.
   """
   parser = argparse.ArgumentParser(
       prog="python -m benchmarks.run",
@@ -446,6 +473,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
   parser.add_argument("--budget", type=float, default=None,
                       help="target seconds of timed calls per group and "
                       "pass (default 3)")
+  parser.add_argument("--compile_threads", type=int, default=1,
+                      help="compile a case's programs in this many threads "
+                      "(default 1; compile seconds are then concurrent "
+                      "wall times)")
   parser.add_argument("--smoke", action="store_true",
                       help="tiny shapes and one repeat: checks that it runs")
   parser.add_argument("--strict", action="store_true",
@@ -468,6 +499,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
       raise ValueError(f"--modes: unknown or no mode(s) {bad}; expected a "
                        f"comma-separated subset of {list(SCAN_MODES)}.")
     args.modes = modes
+  if args.compile_threads < 1:
+    raise ValueError(f"--compile_threads: expected an integer >= 1, got "
+                     f"{args.compile_threads}.")
   if args.roofline_mib is not None and not args.roofline_mib > 0:
     raise ValueError(f"--roofline_mib: expected MiB > 0, got "
                      f"{args.roofline_mib}.")
@@ -526,7 +560,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     _log(f"[{group.component} {group.shape}]")
     records += measure_group(group, repeats=args.repeats,
                              budget_s=args.budget, strict=args.strict,
-                             bandwidth_gbps=bound)
+                             bandwidth_gbps=bound,
+                             compile_threads=args.compile_threads)
     if i + 1 < len(groups):
       # A run stopped early (a time limit) still leaves the finished cases.
       _write_json(path, _payload(args, machine, roof, peer_ok, peer_info,
@@ -561,7 +596,7 @@ def _payload(args: argparse.Namespace, machine: dict[str, Any],
       machine=machine,
       settings=dict(smoke=args.smoke, repeats=args.repeats,
                     budget_s=args.budget, components=args.components,
-                    modes=args.modes,
+                    modes=args.modes, compile_threads=args.compile_threads,
                     spread="(max - min) / median of the timed calls",
                     noisy_above=timing.NOISY_SPREAD,
                     bandwidth_fraction="bytes / roofline.bandwidth_gbps / "

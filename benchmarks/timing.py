@@ -64,41 +64,77 @@ class Compiled:
   forward_out: Any = None  # The forward's outputs as ShapeDtypeStructs.
 
 
-def _aot_compile(fn: Callable[..., Any], *args) -> tuple[Any, float, Any]:
+@dataclasses.dataclass
+class Lowered:
+  """The traced and lowered (not yet compiled) programs of a workload."""
+  workload: Workload
+  forward: Any  # jax.stages.Lowered
+  grad: Any | None
+  lower_forward_s: float
+  lower_grad_s: float | None
+
+
+def _lower(fn: Callable[..., Any], *args) -> tuple[Any, float]:
   start = time.perf_counter()
   lowered = jax.jit(fn).lower(*args)
-  compiled = lowered.compile()
-  return compiled, time.perf_counter() - start, lowered.out_info
+  return lowered, time.perf_counter() - start
 
 
-def compile_workload(workload: Workload, *, backward: bool = True) -> Compiled:
-  """Traces and compiles the forward (and forward+backward) programs.
+def lower_workload(workload: Workload, *, backward: bool = True) -> Lowered:
+  """Traces and lowers the forward (and forward+backward) programs.
 
   Args:
-    workload: what to compile.
-    backward: also compile `jax.grad` of the loss w.r.t. params and input.
-
-  Returns:
-    A `Compiled` whose `forward`/`grad` are zero-argument callables running
-    the compiled executables on the workload's own arguments, with the
-    wall-clock compile time of each program (tracing + lowering + XLA).
+    workload: what to lower.
+    backward: also lower `jax.grad` of the loss w.r.t. params and input.
   """
   params, x = workload.params, workload.x
-  fwd, fwd_s, fwd_out = _aot_compile(workload.fn, params, x)
+  fwd, fwd_s = _lower(workload.fn, params, x)
 
   def loss(p, xs):
     return sum_of_squares(workload.fn(p, xs))
 
   grad, grad_s = None, None
   if backward:
-    grad, grad_s, _ = _aot_compile(jax.grad(loss, argnums=(0, 1)), params,
-                                   x)
+    grad, grad_s = _lower(jax.grad(loss, argnums=(0, 1)), params, x)
+  return Lowered(workload, fwd, grad, fwd_s, grad_s)
+
+
+def compile_lowered(lowered: Lowered) -> Compiled:
+  """XLA-compiles lowered programs (safe to call from several threads).
+
+  Returns:
+    A `Compiled` whose `forward`/`grad` are zero-argument callables running
+    the compiled executables on the workload's own arguments, with the
+    wall-clock compile time of each program (tracing + lowering + XLA).
+  """
+  params, x = lowered.workload.params, lowered.workload.x
+  start = time.perf_counter()
+  fwd = lowered.forward.compile()
+  fwd_s = lowered.lower_forward_s + time.perf_counter() - start
+  grad, grad_s = None, None
+  if lowered.grad is not None:
+    start = time.perf_counter()
+    grad = lowered.grad.compile()
+    grad_s = lowered.lower_grad_s + time.perf_counter() - start
   return Compiled(
       forward=lambda: fwd(params, x),
       grad=None if grad is None else (lambda: grad(params, x)),
       compile_forward_s=fwd_s,
       compile_grad_s=grad_s,
-      forward_out=fwd_out)
+      forward_out=lowered.forward.out_info)
+
+
+def compile_workload(workload: Workload, *, backward: bool = True) -> Compiled:
+  """Traces, lowers and compiles the forward (and forward+backward) programs.
+
+  Args:
+    workload: what to compile.
+    backward: also compile `jax.grad` of the loss w.r.t. params and input.
+
+  Returns:
+    See `compile_lowered`.
+  """
+  return compile_lowered(lower_workload(workload, backward=backward))
 
 
 def _timed_call(call: Callable[[], Any]) -> float:

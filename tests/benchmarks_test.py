@@ -35,8 +35,9 @@ class SmokeRunTest(parameterized.TestCase):
     path = os.path.join(self.create_tempdir().full_path, "out.json")
     peer_ok, _ = spyx_peer.available()
 
-    # When it runs.
-    payload = run.main(["--smoke", "--strict", f"--json={path}"])
+    # When it runs, compiling each case's programs in two threads.
+    payload = run.main(["--smoke", "--strict", "--compile_threads=2",
+                        f"--json={path}"])
 
     # Then the JSON on disk is what it returned, with the machine described.
     with open(path, encoding="utf-8") as f:
@@ -141,6 +142,7 @@ class ArgsTest(parameterized.TestCase):
       ("unknown_mode", ["--modes=auto,fast"], "--modes"),
       ("no_mode", ["--modes=,"], "--modes"),
       ("zero_roofline", ["--roofline_mib=0"], "--roofline_mib"),
+      ("zero_threads", ["--compile_threads=0"], "--compile_threads"),
   )
   def test_bad_arguments_raise_naming_the_flag(self, argv, flag):
     with self.assertRaisesRegex(ValueError, flag):
