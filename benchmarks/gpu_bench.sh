@@ -3,10 +3,12 @@
 #
 #   benchmarks/gpu_bench.sh OUT_DIR
 #
-# Run from anywhere; needs python3 with jax (CUDA), dm-haiku, jmp,
-# ml_collections and numpy importable (PYTHONPATH may already point at
-# extra site-packages; this checkout is prepended). Spyx (with flax) is used
-# when importable, otherwise its rows are reported as skipped.
+# Run from anywhere; needs python3 with jax (CUDA), numpy, dm-haiku (and its
+# dependencies absl-py and tabulate) and jmp importable (PYTHONPATH may
+# already point at extra site-packages; this checkout is prepended). Spyx
+# (with flax) is used when importable, otherwise its rows are reported as
+# skipped. GPU_BENCH_TRAIN needs the training stack as well (optax,
+# ml_collections, orbax-checkpoint, tensorboardX, ...: requirements.txt).
 #
 # Writes to OUT_DIR:
 #   device.txt          nvidia-smi -L and the device JAX sees
@@ -53,6 +55,18 @@ fi
 {
   (nvidia-smi -L 2>/dev/null || echo "nvidia-smi: not available")
   "$py" -c 'import jax; d = jax.devices()[0]; print("jax", jax.__version__, jax.default_backend(), d.device_kind, len(jax.devices()), "device(s)")'
+  # What benchmarks.run imports (haiku needs absl-py and tabulate), and the
+  # peer (spyx needs flax). A missing one is named here, before the run.
+  "$py" - <<'EOF'
+import importlib
+for name in ("numpy", "haiku", "jmp", "absl", "tabulate", "ml_collections",
+             "flax", "spyx"):
+  try:
+    module = importlib.import_module(name)
+    print(f"{name}: {getattr(module, '__version__', 'ok')}")
+  except Exception as e:  # pylint: disable=broad-except
+    print(f"{name}: MISSING ({type(e).__name__}: {e})")
+EOF
 } | tee "$out/device.txt"
 
 # The table. `timeout` leaves the JSON of the cases already done.
