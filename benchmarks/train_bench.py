@@ -137,12 +137,16 @@ def prepare_step(name: str, arg: str | None, config=None):
   return step, ts, batch, meta
 
 
-def step_timing(name: str, arg: str | None, steps: int) -> dict:
+def step_timing(name: str, arg: str | None, steps: int,
+                trace_dir: str | None = None) -> dict:
   """Compile seconds, first step, then the steady state of `steps` steps.
 
   The first call after compilation is timed on its own (allocation and
   first-touch effects); the steady state is the median of the next
   `steps` calls, each blocked on, with their spread ((max - min) / median).
+  With `trace_dir`, two more steps run under `jax.profiler.trace` into
+  `trace_dir/<config>` (view with TensorBoard's profile plugin or Perfetto);
+  they are not timed.
   """
   load_before = timing.loadavg()
   config = load_config(name, arg)
@@ -161,6 +165,11 @@ def step_timing(name: str, arg: str | None, steps: int) -> dict:
       ts, m = compiled(ts, batch)
       jax.block_until_ready((ts, m))
       times.append(time.perf_counter() - t0)
+    if trace_dir:
+      with jax.profiler.trace(str(pathlib.Path(trace_dir) / name)):
+        for _ in range(2):
+          ts, m = compiled(ts, batch)
+        jax.block_until_ready((ts, m))
   step_s = statistics.median(times)
   return {
       **meta, "compile_s": compile_s, "first_step_s": first_s,
@@ -201,6 +210,9 @@ def main(argv=None) -> int:
                       ", ".join(STEP_CONFIGS) + " (default: all)")
   parser.add_argument("--steps", type=int, default=5,
                       help="timed steady-state steps per config")
+  parser.add_argument("--trace_dir", default=None,
+                      help="also write a jax.profiler trace of two steps "
+                      "per config here")
   parser.add_argument("--json", default=None)
   args = parser.parse_args(argv)
   wanted = {w.strip() for w in args.only.split(",") if w.strip()}
@@ -216,7 +228,7 @@ def main(argv=None) -> int:
   results = {"machine": timing.machine_info(), "rows": []}
   if "throughput" in wanted:
     for name, arg in configs:
-      r = step_timing(name, arg, args.steps)
+      r = step_timing(name, arg, args.steps, args.trace_dir)
       results["rows"].append(r)
       print(f"| {r['case']} | B={r['batch']} T={r['seq_len']} "
             f"{r['layers']}x{r['width']} ({r['params']:,} params) | compile "
