@@ -249,7 +249,8 @@ def summary(r: dict[str, Any]) -> str:
   """One line for a table header."""
   nb, jb, mm = r["numpy_gbps"], r["jax_gbps"], r["matmul_gflops"]
   return (f"roofline ({r['array_mib']:g} MiB arrays, NumPy "
-          f"{r['numpy_array_mib']:g}; best of {r['reps']}): numpy copy {nb['copy']:.1f} / triad {nb['triad']:.1f} GB/s; "
+          f"{r['numpy_array_mib']:g}; best of {r['reps']}): numpy copy "
+          f"{nb['copy']:.1f} / triad {nb['triad']:.1f} GB/s; "
           f"jax ({r['device_kind']}) copy {jb['copy']:.1f} / triad "
           f"{jb['triad']:.1f} / fresh-output copy {jb['copy_fresh']:.1f} "
           f"GB/s; bound {r['bandwidth_gbps']:.1f} GB/s "

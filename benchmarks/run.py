@@ -413,8 +413,9 @@ def header_lines(machine: dict[str, Any],
                  roof: dict[str, Any] | None) -> list[str]:
   """The lines printed above the table: machine, load, roofline, legend."""
   lines = [f"machine: {_machine_line(machine)}",
-           f"load average (1/5/15 min): before {_load(machine['loadavg_start'])}"
-           f"; after {_load(machine.get('loadavg_end'))}"]
+           "load average (1/5/15 min): before "
+           f"{_load(machine['loadavg_start'])}; after "
+           f"{_load(machine.get('loadavg_end'))}"]
   if roof is not None:
     lines.append(roofline.summary(roof))
   lines.append(
