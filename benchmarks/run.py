@@ -1,19 +1,27 @@
 r"""Speed of spike_ssm against Spyx 1.0, measured in the same process.
 
-  python -m benchmarks.run [--only=LIF,S5] [--json=PATH] [--repeats=N]
-                           [--budget=S] [--smoke] [--strict]
+  python -m benchmarks.run [--only=LIF,S5] [--modes=auto,parallel]
+                           [--json=PATH] [--repeats=N] [--budget=S]
+                           [--roofline_mib=M] [--no_roofline]
+                           [--smoke] [--strict]
 
-Prints one table row per (component, library, mode) with forward and
-forward+backward milliseconds (median of timed calls), compile seconds, and
-for every spike_ssm row its ratio to the peer row of the same case
-(ours / theirs: below 1 means spike_ssm is faster). Writes the same rows and
-a description of the machine to JSON (default
+First measures the machine's memory bandwidth (`benchmarks.roofline`), then
+prints one table row per (component, library, mode) with forward and
+forward+backward milliseconds (median of timed calls) and their spread
+((max - min) / median over the interleaved rounds; above 20% the row is
+flagged NOISY), the fraction of the bandwidth bound each reached (the
+component's minimum bytes, `benchmarks.bytemodel`, over bandwidth x time),
+compile seconds, and for every spike_ssm row its ratio to the peer row of
+the same case (ours / theirs: below 1 means spike_ssm is faster). The
+header gives the load average before and after. Writes the same rows, the
+roofline and a description of the machine to JSON (default
 `benchmarks/results_<backend>.json`). Without Spyx importable the spike_ssm
 rows still run and the peer rows are reported as skipped. See
-benchmarks/README.md for the cases and the method.
+benchmarks/README.md for the cases, the byte models and the method.
 """
 
 import argparse
+import concurrent.futures
 import dataclasses
 import functools
 import json
@@ -24,7 +32,9 @@ from typing import Any, Callable, Sequence
 import jax
 import jax.numpy as jnp
 
+from benchmarks import bytemodel
 from benchmarks import ours
+from benchmarks import roofline
 from benchmarks import spyx_peer
 from benchmarks import timing
 from spike_ssm.ops import scans
@@ -38,6 +48,11 @@ COMPONENTS = ("LIF", "PSU_LIF", "S5", "LRU", "linear_scan", "Mamba",
 # Components run only when named in --only (or with --smoke); none now.
 OPT_IN = ()
 SCAN_MODES = ("auto", "sequential", "parallel", "chunked")
+# --smoke times only `auto` of each spike_ssm layer (each mode is two more
+# compilations; the modes themselves are the library tests' business).
+SMOKE_MODES = ("auto",)
+# --smoke's roofline: tiny arrays, it only has to run.
+SMOKE_ROOFLINE = dict(mib=4, matmul_n=64, reps=2)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,11 +81,14 @@ class Entry:
     mode: how the recurrence is evaluated, for the table.
     build: `inputs -> Workload`; raises `timing.Unavailable` to skip.
     reference: the row that the group's spike_ssm rows are divided by.
+    byte_dims: dims that differ from the group's for the byte model (the
+      conjugate-symmetric S5 keeps P / 2 states).
   """
   library: str
   mode: str
   build: Callable[[Any], timing.Workload]
   reference: bool = False
+  byte_dims: dict[str, Any] | None = None
 
 
 @dataclasses.dataclass
@@ -97,10 +115,10 @@ def _mode_label(mode: str, length: int) -> str:
 
 
 def _our_modes(build: Callable[..., timing.Workload], length: int,
-               *args) -> list[Entry]:
+               modes: Sequence[str], *args) -> list[Entry]:
   return [
       Entry(OURS, _mode_label(m, length),
-            lambda x, m=m: build(x, *args, m)) for m in SCAN_MODES
+            lambda x, m=m: build(x, *args, m)) for m in modes
   ]
 
 
@@ -111,9 +129,11 @@ def _scan_inputs(length: int, state: tuple[int, ...]):
   return a, jax.random.normal(key_b, (length, *state), jnp.float32)
 
 
-def build_groups(sizes: Sizes) -> list[Group]:
+def build_groups(sizes: Sizes,
+                 modes: Sequence[str] = SCAN_MODES) -> list[Group]:
   """Every benchmark case, grouped by what is compared with what.
 
+  `modes` are the scan modes timed for every spike_ssm layer that has them.
   Inputs are made lazily, one group at a time, and every closure binds its
   sizes through defaults or `functools.partial` (the loop variables move on).
   """
@@ -127,7 +147,7 @@ def build_groups(sizes: Sizes) -> list[Group]:
       ]))
   groups.append(Group(
       "PSU_LIF", dict(T=t, B=b, D=d), functools.partial(_normal, 1, (t, b, d)),
-      _our_modes(ours.psu_lif, t) +
+      _our_modes(ours.psu_lif, t, modes) +
       [Entry(SPYX, "parallel", spyx_peer.psu_lif, reference=True)]))
 
   t, b, d, p = sizes.ssm
@@ -136,15 +156,16 @@ def build_groups(sizes: Sizes) -> list[Group]:
     peer = Entry(SPYX, "parallel", functools.partial(_call, peer_build, p),
                  reference=True)
     extra = []
-    if name == "S5":
+    if name == "S5" and "auto" in modes:
       # What `S5(P)` does by default: P/2 complex states (conj_sym).
       extra.append(Entry(
           OURS, _mode_label("auto", t) + f", conj_sym (P'={p // 2})",
-          lambda x, p=p, t=t: ours.s5_conj_sym(x, p, "auto")))
+          lambda x, p=p, t=t: ours.s5_conj_sym(x, p, "auto"),
+          byte_dims=dict(P=p // 2)))
     groups.append(Group(
         name, dict(T=t, B=b, D=d, P=p),
         functools.partial(_normal, 2, (t, b, d)),
-        _our_modes(our_build, t, p) + extra + [peer]))
+        _our_modes(our_build, t, modes, p) + extra + [peer]))
 
   state = sizes.scan_state
   for t in sizes.scan_lengths:
@@ -157,7 +178,7 @@ def build_groups(sizes: Sizes) -> list[Group]:
         [
             Entry(OURS, _mode_label(m, t),
                   lambda ab, m=m: ours.linear_scan(*ab, m))
-            for m in SCAN_MODES
+            for m in modes
         ] + [native]))
 
   # Mamba / MambaBlock: ours in each mode against Spyx's associative scan
@@ -171,7 +192,7 @@ def build_groups(sizes: Sizes) -> list[Group]:
         functools.partial(_normal, 4, (t, b, d)), [
             Entry(OURS, _mode_label(m, t),
                   lambda x, f=our_build, n=n, m=m: f(x, n, m))
-            for m in SCAN_MODES
+            for m in modes
         ] + [
             Entry(SPYX, "parallel", functools.partial(_call, peer_build, n),
                   reference=True),
@@ -193,35 +214,73 @@ def _log(msg: str) -> None:
 
 
 def measure_group(group: Group, *, repeats: int, budget_s: float,
-                  strict: bool) -> list[dict[str, Any]]:
+                  strict: bool,
+                  bandwidth_gbps: float | None = None,
+                  compile_threads: int = 1) -> list[dict[str, Any]]:
   """Builds, compiles and times every entry of `group`, interleaved.
+
+  Args:
+    group: the case.
+    repeats: the most timed calls per program.
+    budget_s: target seconds of timed calls per pass.
+    strict: re-raise any error other than `timing.Unavailable`.
+    bandwidth_gbps: the bound the byte model is divided by (None: no
+      fractions).
+    compile_threads: XLA compilations run at once (their compile seconds
+      are then wall times of concurrent work).
 
   Returns:
     One record per entry. Entries that could not be built have status
     "skipped" (missing library or module) or "failed" (anything else, unless
-    `strict`, which re-raises) and a note saying why.
+    `strict`, which re-raises) and a note saying why. Measured ones carry
+    medians, spreads, a `noisy` flag, the byte model and the fractions of
+    the bandwidth bound.
   """
   inputs = group.make_inputs()
-  records, built = [], []
+  records, lowered = [], []
+  # Building and tracing run here, one entry after the other; only XLA's
+  # compilation (which releases the GIL) may run in threads.
   for entry in group.entries:
     rec = dict(component=group.component, library=entry.library,
                shape=group.shape, dims=group.dims, mode=entry.mode,
                reference=entry.reference, status="ok", note=None)
     records.append(rec)
     try:
-      compiled = timing.compile_workload(entry.build(inputs))
+      lowered.append((rec, entry,
+                      timing.lower_workload(entry.build(inputs))))
     except timing.Unavailable as e:
       rec.update(status="skipped", note=str(e))
     except Exception as e:  # pylint: disable=broad-except
       if strict:
         raise
       rec.update(status="failed", note=f"{type(e).__name__}: {e}")
-    else:
-      rec.update(compile_forward_s=compiled.compile_forward_s,
-                 compile_forward_backward_s=compiled.compile_grad_s)
-      built.append((rec, compiled))
+
+  def compile_one(low):
+    try:
+      return timing.compile_lowered(low), None
+    except Exception as e:  # pylint: disable=broad-except
+      return None, e
+
+  if compile_threads > 1 and len(lowered) > 1:
+    with concurrent.futures.ThreadPoolExecutor(compile_threads) as pool:
+      outcomes = list(pool.map(compile_one, [low for _, _, low in lowered]))
+  else:
+    outcomes = [compile_one(low) for _, _, low in lowered]
+
+  built = []
+  for (rec, entry, low), (compiled, error) in zip(lowered, outcomes):
+    if error is not None:
+      if strict:
+        raise error
+      rec.update(status="failed", note=f"{type(error).__name__}: {error}")
+      continue
+    rec.update(compile_forward_s=compiled.compile_forward_s,
+               compile_forward_backward_s=compiled.compile_grad_s)
+    rec.update(_bytes(group, entry, low.workload, compiled.forward_out))
+    built.append((rec, compiled))
+  for rec in records:
     if rec["note"]:
-      _log(f"  note: {group.component} [{entry.library}, {entry.mode}] "
+      _log(f"  note: {group.component} [{rec['library']}, {rec['mode']}] "
            f"{rec['status']}: {rec['note']}")
 
   if built:
@@ -233,8 +292,31 @@ def measure_group(group: Group, *, repeats: int, budget_s: float,
       for (rec, _), ts in zip(built, times):
         rec[f"{kind}_ms"] = timing.median(ts)
         rec[f"{kind}_times_ms"] = [round(v, 4) for v in ts]
+        rec[f"{kind}_spread"] = timing.spread(ts)
+        rec[f"bandwidth_fraction_{kind}"] = bytemodel.bandwidth_fraction(
+            rec[f"bytes_{kind}"], bandwidth_gbps, rec[f"{kind}_ms"])
+    for rec, _ in built:
+      rec["noisy"] = _is_noisy(rec)
   _add_ratios(records)
   return records
+
+
+def _bytes(group: Group, entry: Entry, workload: timing.Workload,
+           forward_out: Any) -> dict[str, int]:
+  """The byte model of one entry (`benchmarks.bytemodel`), as record keys."""
+  dims = {**group.dims, **(entry.byte_dims or {})}
+  model = bytemodel.traffic(group.component, dims,
+                            x_bytes=bytemodel.tree_bytes(workload.x),
+                            p_bytes=bytemodel.tree_bytes(workload.params),
+                            y_bytes=bytemodel.tree_bytes(forward_out))
+  return {f"bytes_{k}": v for k, v in model.items()}
+
+
+def _is_noisy(rec: dict[str, Any]) -> bool:
+  """Whether either pass's spread exceeds `timing.NOISY_SPREAD`."""
+  return any(rec.get(f"{k}_spread") is not None
+             and rec[f"{k}_spread"] > timing.NOISY_SPREAD
+             for k in ("forward", "forward_backward"))
 
 
 def _add_ratios(records: list[dict[str, Any]]) -> None:
@@ -257,7 +339,8 @@ def _add_ratios(records: list[dict[str, Any]]) -> None:
 # ----------------------------------------------------------------------------
 
 _HEADER = ("component", "library", "shape", "mode", "fwd ms", "fwd+bwd ms",
-           "compile s (f / f+b)", "ours/theirs fwd", "ours/theirs f+b")
+           "spread f / f+b", "of bound f / f+b", "compile s (f / f+b)",
+           "ours/theirs fwd", "ours/theirs f+b")
 
 
 def _ms(v: float | None) -> str:
@@ -270,6 +353,20 @@ def _ratio(v: float | None) -> str:
   return "-" if v is None else f"{v:.2f}x"
 
 
+def _pct(v: float | None) -> str:
+  if v is None:
+    return "-"
+  if v >= 0.1:
+    return f"{100 * v:.0f}%"
+  return f"{100 * v:.1f}%" if v >= 0.01 else f"{100 * v:.2g}%"
+
+
+def _pair(r: dict[str, Any], key: str) -> str:
+  """`key` % of forward / forward+backward, e.g. "3% / 12%"."""
+  return (f"{_pct(r.get(key.format('forward')))} / "
+          f"{_pct(r.get(key.format('forward_backward')))}")
+
+
 def format_table(records: Sequence[dict[str, Any]]) -> str:
   """The measured rows as a Markdown table (skipped rows are left out)."""
   rows = []
@@ -279,13 +376,15 @@ def format_table(records: Sequence[dict[str, Any]]) -> str:
     compile_s = (f"{r['compile_forward_s']:.2f} / "
                  f"{r['compile_forward_backward_s']:.2f}")
     lib = r["library"] + (" (ref)" if r["reference"] else "")
+    spread = _pair(r, "{}_spread") + (" NOISY" if r.get("noisy") else "")
     rows.append((r["component"], lib, r["shape"], r["mode"],
                  _ms(r.get("forward_ms")), _ms(r.get("forward_backward_ms")),
-                 compile_s, _ratio(r["ratio_forward"]),
+                 spread, _pair(r, "bandwidth_fraction_{}"), compile_s,
+                 _ratio(r["ratio_forward"]),
                  _ratio(r["ratio_forward_backward"])))
   widths = [max(len(row[i]) for row in [_HEADER, *rows])
             for i in range(len(_HEADER))]
-  right = {4, 5, 6, 7, 8}
+  right = set(range(4, len(_HEADER)))
 
   def line(cells):
     return "| " + " | ".join(
@@ -298,12 +397,32 @@ def format_table(records: Sequence[dict[str, Any]]) -> str:
   return "\n".join([line(_HEADER), rule] + [line(r) for r in rows])
 
 
+def _load(load: list[float] | None) -> str:
+  return "n/a" if load is None else " ".join(f"{v:.2f}" for v in load)
+
+
 def _machine_line(machine: dict[str, Any]) -> str:
   v = machine["versions"]
   return (f"{machine['cpu_model']}, {machine['cpu_count']} cores "
-          f"({machine['cpu_usable']} usable), backend {machine['backend']}, "
-          f"jax {v['jax']}, dm-haiku {v['dm-haiku']}, spyx {v['spyx']}, "
-          f"flax {v['flax']}, load avg {machine['loadavg_start']}")
+          f"({machine['cpu_usable']} usable), backend {machine['backend']} "
+          f"({machine.get('device_kind')}), jax {v['jax']}, dm-haiku "
+          f"{v['dm-haiku']}, spyx {v['spyx']}, flax {v['flax']}")
+
+
+def header_lines(machine: dict[str, Any],
+                 roof: dict[str, Any] | None) -> list[str]:
+  """The lines printed above the table: machine, load, roofline, legend."""
+  lines = [f"machine: {_machine_line(machine)}",
+           "load average (1/5/15 min): before "
+           f"{_load(machine['loadavg_start'])}; after "
+           f"{_load(machine.get('loadavg_end'))}"]
+  if roof is not None:
+    lines.append(roofline.summary(roof))
+  lines.append(
+      f"spread = (max - min) / median of a row's timed calls; NOISY above "
+      f"{timing.NOISY_SPREAD:.0%}. of bound = minimum bytes "
+      "(benchmarks/bytemodel.py) / bound bandwidth / median time.")
+  return lines
 
 
 def _write_json(path: str, payload: dict[str, Any]) -> None:
@@ -324,8 +443,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
   """Parses and validates the command line.
 
   Raises:
-    ValueError: on an unknown `--only` component or a `--repeats` < 1 or a
-      negative `--budget`.
+    ValueError: on an unknown `--only` component or `--modes` mode, a
+      `--repeats` or `--compile_threads` < 1, a negative `--budget` or a
+      `--roofline_mib` <= 0.
   """
   parser = argparse.ArgumentParser(
       prog="python -m benchmarks.run",
@@ -335,6 +455,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
       help="comma-separated components to run, from: " +
       ", ".join(COMPONENTS) + " (default: all" +
       (" but " + ", ".join(OPT_IN) if OPT_IN else "") + ")")
+  parser.add_argument(
+      "--modes", default=None,
+      help="comma-separated scan modes timed for spike_ssm layers, from: " +
+      ", ".join(SCAN_MODES) + " (default: all; --smoke: " +
+      ",".join(SMOKE_MODES) + ")")
+  parser.add_argument("--roofline_mib", type=float, default=None,
+                      help="MiB per array of the bandwidth measurement "
+                      "(default: benchmarks.roofline's per backend)")
+  parser.add_argument("--no_roofline", action="store_true",
+                      help="skip the bandwidth measurement (no fractions)")
   parser.add_argument("--json", default=None,
                       help="output path (default benchmarks/results_"
                       "<backend>.json, or ..._smoke.json with --smoke)")
@@ -344,6 +474,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
   parser.add_argument("--budget", type=float, default=None,
                       help="target seconds of timed calls per group and "
                       "pass (default 3)")
+  parser.add_argument("--compile_threads", type=int, default=1,
+                      help="compile a case's programs in this many threads "
+                      "(default 1; compile seconds are then concurrent "
+                      "wall times)")
   parser.add_argument("--smoke", action="store_true",
                       help="tiny shapes and one repeat: checks that it runs")
   parser.add_argument("--strict", action="store_true",
@@ -357,6 +491,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     raise ValueError(f"--only: unknown component(s) {unknown}; expected a "
                      f"comma-separated subset of {list(COMPONENTS)}.")
   args.only = [known[s.lower()] for s in only]
+  if args.modes is None:
+    args.modes = list(SMOKE_MODES if args.smoke else SCAN_MODES)
+  else:
+    modes = [s.strip().lower() for s in args.modes.split(",") if s.strip()]
+    bad = [m for m in modes if m not in SCAN_MODES]
+    if bad or not modes:
+      raise ValueError(f"--modes: unknown or no mode(s) {bad}; expected a "
+                       f"comma-separated subset of {list(SCAN_MODES)}.")
+    args.modes = modes
+  if args.compile_threads < 1:
+    raise ValueError(f"--compile_threads: expected an integer >= 1, got "
+                     f"{args.compile_threads}.")
+  if args.roofline_mib is not None and not args.roofline_mib > 0:
+    raise ValueError(f"--roofline_mib: expected MiB > 0, got "
+                     f"{args.roofline_mib}.")
   if args.only:
     args.components = list(args.only)
   elif args.smoke:
@@ -380,52 +529,82 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
   args = parse_args(argv)
   machine = timing.machine_info()
   peer_ok, peer_info = spyx_peer.available()
-  _log(f"machine: {_machine_line(machine)}")
+  _log(f"machine: {_machine_line(machine)}; load average "
+       f"{_load(machine['loadavg_start'])}")
   if not peer_ok:
     _log(f"Spyx is not importable ({peer_info}): running spike_ssm alone; "
          "the peer rows are skipped.")
 
+  roof = None
+  if not args.no_roofline:
+    kwargs = dict(SMOKE_ROOFLINE) if args.smoke else {}
+    if args.roofline_mib is not None:
+      kwargs["mib"] = args.roofline_mib
+    roof = roofline.measure(**kwargs)
+    _log(roofline.summary(roof))
+  bound = None if roof is None else roof["bandwidth_gbps"]
+
   sizes = SMOKE if args.smoke else FULL
-  groups = [g for g in build_groups(sizes) if g.component in args.components]
+  groups = [g for g in build_groups(sizes, args.modes)
+            if g.component in args.components]
   left_out = [c for c in COMPONENTS if c not in args.components]
   if left_out and not args.only:
     _log(f"not run by default: {', '.join(left_out)} (name them in --only)")
-  records = []
-  for group in groups:
-    _log(f"[{group.component} {group.shape}]")
-    records += measure_group(group, repeats=args.repeats,
-                             budget_s=args.budget, strict=args.strict)
-  try:
-    machine["loadavg_end"] = list(os.getloadavg())
-  except OSError:
-    machine["loadavg_end"] = None
-
-  notes = [f"{r['component']} {r['shape']} [{r['library']}, {r['mode']}] "
-           f"{r['status']}: {r['note']}" for r in records if r["note"]]
-  if not peer_ok:
-    notes.insert(0, f"Spyx not importable ({peer_info}); spike_ssm ran alone.")
-  payload = dict(
-      machine=machine,
-      settings=dict(smoke=args.smoke, repeats=args.repeats,
-                    budget_s=args.budget, components=args.components),
-      peer=dict(available=peer_ok, info=peer_info),
-      results=records, notes=notes)
-
   path = args.json
   if path is None:
     suffix = "_smoke" if args.smoke else ""
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                         f"results_{machine['backend']}{suffix}.json")
+
+  records = []
+  for i, group in enumerate(groups):
+    _log(f"[{group.component} {group.shape}]")
+    records += measure_group(group, repeats=args.repeats,
+                             budget_s=args.budget, strict=args.strict,
+                             bandwidth_gbps=bound,
+                             compile_threads=args.compile_threads)
+    if i + 1 < len(groups):
+      # A run stopped early (a time limit) still leaves the finished cases.
+      _write_json(path, _payload(args, machine, roof, peer_ok, peer_info,
+                                 records, complete=False))
+  machine["loadavg_end"] = timing.loadavg()
+  payload = _payload(args, machine, roof, peer_ok, peer_info, records,
+                     complete=True)
   _write_json(path, payload)
 
-  print(f"machine: {_machine_line(machine)}")
+  for line in header_lines(machine, roof):
+    print(line)
   print(format_table(records))
   print("ratio = spike_ssm / reference row (ref) of the same case; "
         "< 1 means spike_ssm is faster.")
-  for note in notes:
+  for note in payload["notes"]:
     print(f"note: {note}")
   print(f"wrote {path}")
   return payload
+
+
+def _payload(args: argparse.Namespace, machine: dict[str, Any],
+             roof: dict[str, Any] | None, peer_ok: bool, peer_info: str,
+             records: list[dict[str, Any]], *,
+             complete: bool) -> dict[str, Any]:
+  """The JSON document of a run (`complete` False while it is running)."""
+  notes = [f"{r['component']} {r['shape']} [{r['library']}, {r['mode']}] "
+           f"{r['status']}: {r['note']}" for r in records if r["note"]]
+  if not peer_ok:
+    notes.insert(0, f"Spyx not importable ({peer_info}); spike_ssm ran alone.")
+  return dict(
+      complete=complete,
+      machine=machine,
+      settings=dict(smoke=args.smoke, repeats=args.repeats,
+                    budget_s=args.budget, components=args.components,
+                    modes=args.modes, compile_threads=args.compile_threads,
+                    spread="(max - min) / median of the timed calls",
+                    noisy_above=timing.NOISY_SPREAD,
+                    bandwidth_fraction="bytes / roofline.bandwidth_gbps / "
+                    "median time; bytes from benchmarks/bytemodel.py"),
+      roofline=roof,
+      peer=dict(available=peer_ok, info=peer_info),
+      results=records, notes=notes)
 
 
 if __name__ == "__main__":

@@ -61,40 +61,80 @@ class Compiled:
   grad: Callable[[], Any] | None
   compile_forward_s: float
   compile_grad_s: float | None
+  forward_out: Any = None  # The forward's outputs as ShapeDtypeStructs.
 
 
-def _aot_compile(fn: Callable[..., Any], *args) -> tuple[Any, float]:
+@dataclasses.dataclass
+class Lowered:
+  """The traced and lowered (not yet compiled) programs of a workload."""
+  workload: Workload
+  forward: Any  # jax.stages.Lowered
+  grad: Any | None
+  lower_forward_s: float
+  lower_grad_s: float | None
+
+
+def _lower(fn: Callable[..., Any], *args) -> tuple[Any, float]:
   start = time.perf_counter()
-  compiled = jax.jit(fn).lower(*args).compile()
-  return compiled, time.perf_counter() - start
+  lowered = jax.jit(fn).lower(*args)
+  return lowered, time.perf_counter() - start
 
 
-def compile_workload(workload: Workload, *, backward: bool = True) -> Compiled:
-  """Traces and compiles the forward (and forward+backward) programs.
+def lower_workload(workload: Workload, *, backward: bool = True) -> Lowered:
+  """Traces and lowers the forward (and forward+backward) programs.
 
   Args:
-    workload: what to compile.
-    backward: also compile `jax.grad` of the loss w.r.t. params and input.
-
-  Returns:
-    A `Compiled` whose `forward`/`grad` are zero-argument callables running
-    the compiled executables on the workload's own arguments, with the
-    wall-clock compile time of each program (tracing + lowering + XLA).
+    workload: what to lower.
+    backward: also lower `jax.grad` of the loss w.r.t. params and input.
   """
   params, x = workload.params, workload.x
-  fwd, fwd_s = _aot_compile(workload.fn, params, x)
+  fwd, fwd_s = _lower(workload.fn, params, x)
 
   def loss(p, xs):
     return sum_of_squares(workload.fn(p, xs))
 
   grad, grad_s = None, None
   if backward:
-    grad, grad_s = _aot_compile(jax.grad(loss, argnums=(0, 1)), params, x)
+    grad, grad_s = _lower(jax.grad(loss, argnums=(0, 1)), params, x)
+  return Lowered(workload, fwd, grad, fwd_s, grad_s)
+
+
+def compile_lowered(lowered: Lowered) -> Compiled:
+  """XLA-compiles lowered programs (safe to call from several threads).
+
+  Returns:
+    A `Compiled` whose `forward`/`grad` are zero-argument callables running
+    the compiled executables on the workload's own arguments, with the
+    wall-clock compile time of each program (tracing + lowering + XLA).
+  """
+  params, x = lowered.workload.params, lowered.workload.x
+  start = time.perf_counter()
+  fwd = lowered.forward.compile()
+  fwd_s = lowered.lower_forward_s + time.perf_counter() - start
+  grad, grad_s = None, None
+  if lowered.grad is not None:
+    start = time.perf_counter()
+    grad = lowered.grad.compile()
+    grad_s = lowered.lower_grad_s + time.perf_counter() - start
   return Compiled(
       forward=lambda: fwd(params, x),
       grad=None if grad is None else (lambda: grad(params, x)),
       compile_forward_s=fwd_s,
-      compile_grad_s=grad_s)
+      compile_grad_s=grad_s,
+      forward_out=lowered.forward.out_info)
+
+
+def compile_workload(workload: Workload, *, backward: bool = True) -> Compiled:
+  """Traces, lowers and compiles the forward (and forward+backward) programs.
+
+  Args:
+    workload: what to compile.
+    backward: also compile `jax.grad` of the loss w.r.t. params and input.
+
+  Returns:
+    See `compile_lowered`.
+  """
+  return compile_lowered(lower_workload(workload, backward=backward))
 
 
 def _timed_call(call: Callable[[], Any]) -> float:
@@ -153,6 +193,35 @@ def median(values: Sequence[float]) -> float:
   return float(statistics.median(values))
 
 
+# A row whose spread exceeds this is flagged as noisy.
+NOISY_SPREAD = 0.20
+
+
+def spread(values: Sequence[float]) -> float:
+  """(max - min) / median of the timed calls: 0 for one call.
+
+  The whole range, not an interquartile one: with the 3 to 10 rounds a row
+  gets, one disturbed call is exactly what should show.
+
+  Raises:
+    ValueError: on no values or a non-positive median.
+  """
+  if not values:
+    raise ValueError("values: expected at least one timing, got none.")
+  mid = median(values)
+  if not mid > 0:
+    raise ValueError(f"values: expected a positive median, got {mid}.")
+  return (max(values) - min(values)) / mid
+
+
+def loadavg() -> list[float] | None:
+  """The 1, 5 and 15 minute load averages, or None where unavailable."""
+  try:
+    return list(os.getloadavg())
+  except OSError:
+    return None
+
+
 # ----------------------------------------------------------------------------
 # Machine description.
 # ----------------------------------------------------------------------------
@@ -194,10 +263,6 @@ def machine_info() -> dict[str, Any]:
     usable = len(os.sched_getaffinity(0))
   except AttributeError:
     usable = os.cpu_count()
-  try:
-    load = list(os.getloadavg())
-  except OSError:
-    load = None
   return {
       "cpu_model": _cpu_model(),
       "cpu_count": os.cpu_count(),
@@ -206,13 +271,14 @@ def machine_info() -> dict[str, Any]:
       "python": platform.python_version(),
       "backend": jax.default_backend(),
       "devices": [f"{d.platform}:{d.device_kind}" for d in devices],
+      "device_kind": devices[0].device_kind,
       "versions": {
           name: _version(name) for name in ("jax", "jaxlib", "dm-haiku",
                                             "flax", "spyx", "numpy")
       },
       "spike_ssm_commit": _git_commit(),
       "xla_flags": os.environ.get("XLA_FLAGS", ""),
-      "loadavg_start": load,
+      "loadavg_start": loadavg(),
       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
           timespec="seconds"),
   }

@@ -1,9 +1,12 @@
 """Tests for the benchmark harness (benchmarks/): it runs; no timings asserted.
 
-The whole harness runs once on tiny shapes (`--smoke`) so that a renamed
+The whole harness runs once on tiny shapes (`--smoke`: every component, the
+`auto` mode of each spike_ssm layer, a 4 MiB roofline) so that a renamed
 module or a changed signature breaks a test rather than the next benchmark
 run. Spyx is not installed in the test environment, so there its rows must
 come back as skipped with a note; in the peer venv they must be measured.
+The byte models, the spread and its flag, the roofline's kernels and the
+train benchmark's flag are tested on their own, against hand counts.
 """
 
 import json
@@ -12,11 +15,16 @@ import os
 
 from absl.testing import absltest
 from absl.testing import parameterized
+import jax
 import jax.numpy as jnp
+import numpy as np
 
+from benchmarks import bytemodel
+from benchmarks import roofline
 from benchmarks import run
 from benchmarks import spyx_peer
 from benchmarks import timing
+from benchmarks import train_bench
 
 
 class SmokeRunTest(parameterized.TestCase):
@@ -27,16 +35,29 @@ class SmokeRunTest(parameterized.TestCase):
     path = os.path.join(self.create_tempdir().full_path, "out.json")
     peer_ok, _ = spyx_peer.available()
 
-    # When it runs.
-    payload = run.main(["--smoke", "--strict", f"--json={path}"])
+    # When it runs, compiling each case's programs in two threads.
+    payload = run.main(["--smoke", "--strict", "--compile_threads=2",
+                        f"--json={path}"])
 
     # Then the JSON on disk is what it returned, with the machine described.
     with open(path, encoding="utf-8") as f:
       self.assertEqual(json.load(f), json.loads(json.dumps(payload)))
     self.assertEqual(payload["peer"]["available"], peer_ok)
-    for key in ("cpu_model", "cpu_count", "backend", "versions"):
+    for key in ("cpu_model", "cpu_count", "backend", "versions",
+                "device_kind", "loadavg_start", "loadavg_end"):
       self.assertIn(key, payload["machine"])
     self.assertIsNotNone(payload["machine"]["versions"]["jax"])
+    self.assertEqual(payload["machine"]["device_kind"],
+                     jax.devices()[0].device_kind)
+    self.assertTrue(payload["complete"])
+    self.assertEqual(payload["settings"]["modes"], list(run.SMOKE_MODES))
+
+    # And the roofline ran on the smoke arrays, its bound one of its figures.
+    roof = payload["roofline"]
+    self.assertEqual(roof["array_mib"], run.SMOKE_ROOFLINE["mib"])
+    self.assertGreater(roof["bandwidth_gbps"], 0)
+    kind, kernel = roof["bandwidth_source"].split()
+    self.assertEqual(roof[f"{kind}_gbps"][kernel], roof["bandwidth_gbps"])
 
     # And every component appears, each with a reference row.
     results = payload["results"]
@@ -65,8 +86,21 @@ class SmokeRunTest(parameterized.TestCase):
       if r["status"] != "ok":
         continue
       for key in ("forward_ms", "forward_backward_ms", "compile_forward_s",
-                  "compile_forward_backward_s"):
+                  "compile_forward_backward_s", "bytes_forward",
+                  "bytes_forward_backward",
+                  "bytes_forward_backward_recompute"):
         self.assertTrue(math.isfinite(r[key]) and r[key] > 0, (key, r))
+      # With the fraction of the bound that the bytes and times give, and
+      # the spread of the calls (one call in a smoke run: no spread).
+      for kind in ("forward", "forward_backward"):
+        self.assertAlmostEqual(
+            r[f"bandwidth_fraction_{kind}"],
+            r[f"bytes_{kind}"] / (roof["bandwidth_gbps"] * 1e9) /
+            (r[f"{kind}_ms"] * 1e-3))
+        self.assertEqual(r[f"{kind}_spread"],
+                         timing.spread(r[f"{kind}_times_ms"]))
+      self.assertEqual(r["noisy"], max(r["forward_spread"],
+                                       r["forward_backward_spread"]) > 0.2)
       ref = [q for q in results if q["reference"] and q["status"] == "ok"
              and q["component"] == r["component"] and q["shape"] == r["shape"]]
       if r["library"] == run.OURS and ref:
@@ -84,10 +118,31 @@ class ArgsTest(parameterized.TestCase):
     # Then
     self.assertEqual(args.only, ["LIF", "S5", "linear_scan"])
 
+  def test_modes_default_to_all_and_to_auto_in_smoke(self):
+    self.assertEqual(run.parse_args([]).modes, list(run.SCAN_MODES))
+    self.assertEqual(run.parse_args(["--smoke"]).modes, ["auto"])
+    self.assertEqual(run.parse_args(["--modes=Parallel, auto"]).modes,
+                     ["parallel", "auto"])
+
+  def test_modes_choose_the_timed_entries(self):
+    # Given only the chunked mode.
+    groups = run.build_groups(run.SMOKE, ["chunked"])
+    # Then every spike_ssm layer with modes has that one; S5's default
+    # (conjugate-symmetric, auto) row comes only with auto.
+    for g in groups:
+      ours = [e.mode for e in g.entries if e.library == run.OURS]
+      if g.component != "LIF":
+        self.assertEqual(ours, ["chunked"], g.component)
+      self.assertLen([e for e in g.entries if e.reference], 1)
+
   @parameterized.named_parameters(
       ("unknown_component", ["--only=LIF,GRU"], "--only"),
       ("zero_repeats", ["--repeats=0"], "--repeats"),
       ("negative_budget", ["--budget=-1"], "--budget"),
+      ("unknown_mode", ["--modes=auto,fast"], "--modes"),
+      ("no_mode", ["--modes=,"], "--modes"),
+      ("zero_roofline", ["--roofline_mib=0"], "--roofline_mib"),
+      ("zero_threads", ["--compile_threads=0"], "--compile_threads"),
   )
   def test_bad_arguments_raise_naming_the_flag(self, argv, flag):
     with self.assertRaisesRegex(ValueError, flag):
@@ -126,6 +181,29 @@ class RatioAndTableTest(parameterized.TestCase):
     run._add_ratios(records)
     self.assertIsNone(records[0]["ratio_forward"])
     self.assertIsNone(records[0]["ratio_forward_backward"])
+
+  def test_noisy_rows_are_flagged_in_the_table(self):
+    # Given one row whose fwd+bwd spread is just over 20%, one just under.
+    records = [self._record(run.OURS, "auto", 2.0, 9.0),
+               self._record(run.OURS, "parallel", 2.0, 9.0)]
+    for rec, bwd_spread in zip(records, (0.21, 0.19)):
+      rec.update(forward_spread=0.05, forward_backward_spread=bwd_spread)
+      rec["noisy"] = run._is_noisy(rec)
+    run._add_ratios(records)
+    # When
+    rows = run.format_table(records).splitlines()[2:]
+    # Then only the first is flagged, and the spreads are printed.
+    self.assertEqual([r["noisy"] for r in records], [True, False])
+    self.assertIn("5.0% / 21% NOISY", rows[0])
+    self.assertIn("5.0% / 19%", rows[1])
+    self.assertNotIn("NOISY", rows[1])
+
+  def test_header_gives_the_load_before_and_after(self):
+    machine = timing.machine_info()
+    machine["loadavg_start"] = [1.0, 2.0, 3.0]
+    machine["loadavg_end"] = [4.5, 5.0, 6.0]
+    lines = run.header_lines(machine, None)
+    self.assertIn("before 1.00 2.00 3.00; after 4.50 5.00 6.00", lines[1])
 
   def test_table_lists_measured_rows_only(self):
     records = [self._record(run.OURS, "chunked", 2.0, 9.0),
@@ -176,6 +254,163 @@ class InterleavedTimesTest(parameterized.TestCase):
     name = [k for k, v in kwargs.items() if v == 0][0]
     with self.assertRaisesRegex(ValueError, name):
       timing.interleaved_times([lambda: jnp.zeros(())], **kwargs)
+
+
+class SpreadTest(parameterized.TestCase):
+
+  @parameterized.named_parameters(
+      ("three", [1.0, 2.0, 3.0], 1.0),  # (3 - 1) / 2
+      ("even_count", [4.0, 5.0, 7.0, 9.0], 5.0 / 6.0),  # median 6
+      ("one_call", [2.5], 0.0),
+  )
+  def test_spread_is_range_over_median(self, values, expected):
+    self.assertAlmostEqual(timing.spread(values), expected)
+
+  @parameterized.named_parameters(("empty", []), ("zero_median", [0.0, 0.0]))
+  def test_bad_timings_raise(self, values):
+    with self.assertRaisesRegex(ValueError, "values"):
+      timing.spread(values)
+
+
+class ByteModelTest(parameterized.TestCase):
+
+  # x: 96 bytes, p: 16 bytes, y: 96 bytes in every case below; the expected
+  # figures are counted by hand from benchmarks/README.md's formulas.
+  @parameterized.named_parameters(
+      # LIF T=2 B=3 D=4: R = v = 24 floats = 96 bytes, nothing re-read.
+      # F = 96 + 16 + 96; G = 112 + 2 * 96 + 0 + 112; G0 = 3 * 112.
+      ("lif", "LIF", dict(T=2, B=3, D=4), 208, 416, 336),
+      ("psu_lif", "PSU_LIF", dict(T=2, B=3, D=4), 208, 416, 336),
+      # S5 T=2 B=3 D=4 P=5: R = 2 * 2 * 3 * 5 floats = 240 bytes, x re-read.
+      # G = 112 + 480 + 96 + 112.
+      ("s5", "S5", dict(T=2, B=3, D=4, P=5), 208, 800, 336),
+      ("lru", "LRU", dict(T=2, B=3, D=4, P=5), 208, 800, 336),
+      # Mamba: nothing stored, x re-read: G = 112 + 96 + 112.
+      ("mamba", "Mamba", dict(T=2, B=3, D=4, N=7), 208, 320, 336),
+      ("mamba_block", "MambaBlock", dict(T=2, B=3, D=4, N=7), 208, 320, 336),
+  )
+  def test_traffic_matches_hand_counts(self, component, dims, fwd, fwd_bwd,
+                                       recompute):
+    got = bytemodel.traffic(component, dims, x_bytes=96, p_bytes=16,
+                            y_bytes=96)
+    self.assertEqual(got, {"forward": fwd, "forward_backward": fwd_bwd,
+                           "forward_backward_recompute": recompute})
+
+  def test_linear_scan_row_moves_seven_arrays_fwd_bwd(self):
+    # Given the smoke linear_scan case: a, b, h are T=16 x 2x3 floats.
+    group = [g for g in run.build_groups(run.SMOKE, ["sequential"])
+             if g.component == "linear_scan"][0]
+    entry = group.entries[0]
+    workload = entry.build(group.make_inputs())
+    out = jax.eval_shape(workload.fn, workload.params, workload.x)
+    # When
+    got = run._bytes(group, entry, workload, out)
+    # Then: read a, b, write h; fwd+bwd: read a, b, write and read h,
+    # re-read a, write da, db; recompute bound: a, b read twice + grads.
+    array = 16 * 2 * 3 * 4
+    self.assertEqual(got, {"bytes_forward": 3 * array,
+                           "bytes_forward_backward": 7 * array,
+                           "bytes_forward_backward_recompute": 6 * array})
+
+  def test_conj_sym_s5_stores_half_the_states(self):
+    # Given the smoke S5 group (P=4) and its conjugate-symmetric row.
+    group = [g for g in run.build_groups(run.SMOKE, ["auto"])
+             if g.component == "S5"][0]
+    entry = [e for e in group.entries if "conj_sym" in e.mode][0]
+    workload = entry.build(group.make_inputs())
+    out = jax.eval_shape(workload.fn, workload.params, workload.x)
+    # When
+    got = run._bytes(group, entry, workload, out)
+    # Then G - 2 (|x| + |p|) - |x| = 2 |R| with R the P / 2 = 2 complex
+    # states of T=8 B=2 steps.
+    x = bytemodel.tree_bytes(workload.x)
+    p = bytemodel.tree_bytes(workload.params)
+    self.assertEqual(got["bytes_forward_backward"] - 2 * (x + p) - x,
+                     2 * (2 * 8 * 2 * 2 * 4))
+
+  def test_tree_bytes_counts_every_leaf(self):
+    tree = {"a": jnp.zeros((2, 3)), "b": [jax.ShapeDtypeStruct((5,),
+                                                                jnp.int8)]}
+    self.assertEqual(bytemodel.tree_bytes(tree), 2 * 3 * 4 + 5)
+
+  def test_unknown_component_raises(self):
+    with self.assertRaisesRegex(ValueError, "component"):
+      bytemodel.traffic("GRU", dict(T=1), 4, 0, 4)
+
+  @parameterized.named_parameters(
+      # 1 GB at 10 GB/s takes 100 ms: at the bound.
+      ("at_bound", 10**9, 10.0, 100.0, 1.0),
+      ("half", 10**9, 10.0, 200.0, 0.5),
+      ("no_bandwidth", 10**9, None, 100.0, None),
+      ("no_time", 10**9, 10.0, None, None),
+  )
+  def test_bandwidth_fraction(self, n_bytes, gbps, ms, expected):
+    got = bytemodel.bandwidth_fraction(n_bytes, gbps, ms)
+    if expected is None:
+      self.assertIsNone(got)
+    else:
+      self.assertAlmostEqual(got, expected)
+
+
+class RooflineTest(parameterized.TestCase):
+
+  def test_numpy_triad_covers_a_ragged_last_block(self):
+    # Given arrays two blocks and three elements long.
+    n = 2 * roofline._BLOCK + 3
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(n).astype(np.float32)
+    c = rng.standard_normal(n).astype(np.float32)
+    expected = a.astype(np.float64) + 0.5 * c.astype(np.float64)
+    tmp = np.empty(roofline._BLOCK, np.float32)
+    # When
+    roofline._np_triad(a, c, tmp, np.float32(0.5))
+    # Then c <- a + 0.5 c everywhere.
+    np.testing.assert_allclose(c, expected, rtol=1e-6, atol=1e-6)
+
+  def test_measure_on_tiny_arrays(self):
+    # Given / When: 1 MiB arrays, an 8 x 8 matmul, one timing each.
+    r = roofline.measure(mib=1, matmul_n=8, reps=1)
+    # Then every figure is a positive rate and the bound is the best
+    # in-place figure of the backend's memory.
+    rates = [*r["numpy_gbps"].values(), *r["jax_gbps"].values(),
+             *r["matmul_gflops"].values()]
+    self.assertTrue(all(math.isfinite(v) and v > 0 for v in rates), r)
+    candidates = [r["jax_gbps"]["copy"], r["jax_gbps"]["triad"]]
+    if r["backend"] == "cpu":
+      candidates += list(r["numpy_gbps"].values())
+    self.assertEqual(r["bandwidth_gbps"], max(candidates))
+    self.assertEqual(r["device_kind"], jax.devices()[0].device_kind)
+    self.assertIn("GB/s", roofline.summary(r))
+
+  @parameterized.named_parameters(
+      ("mib", dict(mib=0), "mib"),
+      ("matmul_n", dict(mib=1, matmul_n=0), "matmul_n"),
+      ("reps", dict(mib=1, matmul_n=8, reps=0), "reps"),
+  )
+  def test_bad_arguments_raise(self, kwargs, name):
+    with self.assertRaisesRegex(ValueError, name):
+      roofline.measure(**kwargs)
+
+  def test_default_arrays_exceed_the_cache(self):
+    llc = roofline.last_level_cache_bytes()
+    mib = roofline.default_mib("cpu")
+    self.assertGreaterEqual(mib, 128)
+    if llc is not None:
+      self.assertGreaterEqual(mib * (1 << 20), 4 * llc)
+
+
+class TrainBenchTest(parameterized.TestCase):
+
+  def test_configs_flag_parses_names_and_arguments(self):
+    self.assertEqual(
+        train_bench.parse_configs(" s5_lra,spiking_ssm_lra:demo "),
+        [("s5_lra", None), ("spiking_ssm_lra", "demo")])
+
+  @parameterized.named_parameters(("unknown", "s5_lra,gru_lra"),
+                                  ("empty", " , "))
+  def test_bad_configs_raise_naming_the_flag(self, text):
+    with self.assertRaisesRegex(ValueError, "--configs"):
+      train_bench.parse_configs(text)
 
 
 class LossTest(absltest.TestCase):
