@@ -81,8 +81,11 @@ def throughput(config_arg: str | None, steps: int) -> dict:
     _, owners = optim.param_owners(model.init, jax.random.PRNGKey(0), batch,
                                    is_training=True)
     labels = optim.label_params(
-        params, owners, ssm_b_in_ssm_group=config.optim.ssm_b_in_ssm_group)
-    tx = optim.make_optimizer(config.optim, 10_000, labels)
+        params, owners, groups=optim.config_groups(config.optim))
+    # The schedule does not change the step's cost; S5's ListOps epoch.
+    tx = optim.make_optimizer(
+        config.optim, 10_000, labels,
+        steps_per_epoch=96_000 // config.data.global_batch_size)
     ts = step_lib.TrainState(
         step=jnp.zeros((), jnp.int32), params=params, state=state,
         opt_state=tx.init(params),

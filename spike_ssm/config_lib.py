@@ -123,13 +123,26 @@ def base_config() -> config_dict.ConfigDict:
       lr=1e-3,
       ssm_lr=1e-3,
       weight_decay=0.05,
+      # Warmup: at most one of warmup_steps (> 0), warmup_epochs and
+      # warmup_fraction (of schedule_steps); spike_ssm.training.optim.
       warmup_steps=0,
+      warmup_epochs=config_dict.placeholder(float),
+      warmup_fraction=config_dict.placeholder(float),
+      # The cosine's length in steps (None: the run's length).
+      schedule_steps=config_dict.placeholder(int),
       end_lr_ratio=0.0,
       b1=0.9,
       b2=0.999,
+      eps=1e-8,
       grad_clip=config_dict.placeholder(float),
       l2_penalty=0.0,
-      ssm_b_in_ssm_group=True,
+      # Which parameters train in which group (optim.GROUPINGS: standard,
+      # BandCdecay, BfastandCdecay, null_dt, ssm_rate_c), with S5's
+      # dt_global switch and the released codes' decay of norms, biases and
+      # D (decay_vectors).
+      grouping="standard",
+      dt_global=False,
+      decay_vectors=False,
   ))
   c.train = config_dict.ConfigDict(dict(
       num_steps=config_dict.placeholder(int),
@@ -201,9 +214,36 @@ def validate(config: config_dict.ConfigDict) -> None:
   for key in ("b1", "b2"):
     if not 0 <= o[key] < 1:
       raise ValueError(f"config.optim.{key} must be in [0, 1), got {o[key]}.")
+  if not (o.eps > 0 and math.isfinite(o.eps)):
+    raise ValueError(f"config.optim.eps must be finite and > 0, got {o.eps}.")
   if o.warmup_steps < 0:
     raise ValueError(
         f"config.optim.warmup_steps must be >= 0, got {o.warmup_steps}.")
+  for key in ("warmup_epochs", "warmup_fraction"):
+    if o[key] is not None and not (o[key] >= 0 and math.isfinite(o[key])):
+      raise ValueError(f"config.optim.{key} must be finite and >= 0 (or None),"
+                       f" got {o[key]}.")
+  if o.warmup_fraction is not None and o.warmup_fraction > 1:
+    raise ValueError("config.optim.warmup_fraction must be in [0, 1], got "
+                     f"{o.warmup_fraction}.")
+  given = [k for k, v in (("warmup_steps", o.warmup_steps or None),
+                          ("warmup_epochs", o.warmup_epochs),
+                          ("warmup_fraction", o.warmup_fraction))
+           if v is not None]
+  if len(given) > 1:
+    raise ValueError(
+        "Give at most one of config.optim.warmup_steps, warmup_epochs and "
+        f"warmup_fraction (warmup_steps=0 and None count as not given), got "
+        f"{given}.")
+  if o.schedule_steps is not None and o.schedule_steps < 1:
+    raise ValueError("config.optim.schedule_steps must be >= 1 (or None for "
+                     f"the run's length), got {o.schedule_steps}.")
+  if not isinstance(o.grouping, str):
+    raise ValueError(
+        f"config.optim.grouping must be a name, got {o.grouping!r}.")
+  for key in ("dt_global", "decay_vectors"):
+    if not isinstance(o[key], bool):
+      raise ValueError(f"config.optim.{key} must be a bool, got {o[key]!r}.")
   if o.grad_clip is not None and not (o.grad_clip > 0 and
                                       math.isfinite(o.grad_clip)):
     raise ValueError(
@@ -273,7 +313,8 @@ def lra_demo(config: config_dict.ConfigDict) -> None:
                              max_args=5)
   config.data.global_batch_size = 32
   config.model.update(num_layers=3, width=64, dropout=0.0)
-  config.optim.update(weight_decay=0.01, warmup_steps=50)
+  config.optim.update(weight_decay=0.01, warmup_steps=50, warmup_epochs=None,
+                      warmup_fraction=None, schedule_steps=None)
   config.train.num_epochs = None
   config.train.num_steps = 2000
   config.train.update(log_every=100, eval_every=500, ckpt_every=500)
@@ -290,7 +331,8 @@ def lra_smoke(config: config_dict.ConfigDict) -> None:
                                max_args=3)
   config.data.global_batch_size = 8
   config.model.update(num_layers=1, width=16, dropout=0.0)
-  config.optim.warmup_steps = 0
+  config.optim.update(warmup_steps=0, warmup_epochs=None,
+                      warmup_fraction=None, schedule_steps=None)
   config.train.num_epochs = None
   config.train.num_steps = 2
   config.train.update(log_every=1, eval_every=2, ckpt_every=2, plot=False)
