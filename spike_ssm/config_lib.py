@@ -14,7 +14,9 @@ A config file is one function of one string argument:
 
 from collections.abc import Mapping
 import dataclasses
+import importlib.util
 import math
+import pathlib
 from typing import Any
 
 from ml_collections import config_dict
@@ -453,3 +455,82 @@ def lra_table_config(arg: Arg, layer: str,
   config.train.update(log_every=100, eval_every=steps_per_epoch,
                       ckpt_every=steps_per_epoch)
   return config
+
+
+# ----------------------------------------------------------------------------
+# Released recipes (configs/tables): what a faithful config reads.
+# ----------------------------------------------------------------------------
+
+
+def load_table(config_file: str, paper: str) -> Any:
+  """`configs/tables/<paper>.py` beside `config_file`, loaded by path.
+
+  Config files are loaded by path, so `configs` need not be importable; the
+  table modules are plain data.
+
+  Args:
+    config_file: the calling config's `__file__`.
+    paper: a table module name (`configs.tables.PAPERS`).
+
+  Raises:
+    ValueError: no such table file.
+  """
+  path = pathlib.Path(config_file).resolve().parent / "tables" / f"{paper}.py"
+  if not path.is_file():
+    raise ValueError(f"No released-recipe table {paper!r} at {path}.")
+  spec = importlib.util.spec_from_file_location(f"_released_{paper}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def released_grouping(row: Mapping[str, Any]) -> str:
+  """The optimiser grouping of an S4-family row, from its `param_groups`.
+
+  A group of its own for the step (`dt`: S4D's `lr.dt: null`) is
+  `null_dt`; C at the SSM rate (`c`: a float layer rate) is `ssm_rate_c`;
+  otherwise (S4 v1, SpikingSSM with fixed B) `standard`.
+  """
+  groups = row["param_groups"]
+  if "dt" in groups:
+    return "null_dt"
+  if "c" in groups:
+    return "ssm_rate_c"
+  return "standard"
+
+
+def released_optim(row: Mapping[str, Any], *, grouping: str,
+                   dt_global: bool = False) -> dict[str, Any]:
+  """`config.optim` values of a released-recipe table row.
+
+  Reads `lr`, `ssm_lr`, `weight_decay`, `b1`, `b2`, `eps`, `grad_clip`,
+  `min_lr` (as `end_lr_ratio`), the warmup in its `warmup_unit` and
+  `schedule_steps` (None: the run's length).
+
+  Args:
+    row: `TASKS[task]` of a table module.
+    grouping: the optimiser grouping of the released run
+      (`spike_ssm.training.optim.GROUPINGS`).
+    dt_global: S5's `--dt_global`.
+
+  Raises:
+    ValueError: an unknown `warmup_unit`.
+  """
+  unit = row["warmup_unit"]
+  warmup = row.get("warmup", 0) or 0
+  out = dict(lr=row["lr"], ssm_lr=row["ssm_lr"],
+             weight_decay=row["weight_decay"], b1=row["b1"], b2=row["b2"],
+             eps=row["eps"], grad_clip=row["grad_clip"],
+             end_lr_ratio=row["min_lr"] / row["lr"], grouping=grouping,
+             dt_global=dt_global, warmup_steps=0, warmup_epochs=None,
+             warmup_fraction=None, schedule_steps=row.get("schedule_steps"))
+  if unit == "steps":
+    out["warmup_steps"] = int(warmup)
+  elif unit == "epochs":
+    out["warmup_epochs"] = float(warmup)
+  elif unit == "fraction":
+    out["warmup_fraction"] = float(warmup)
+  else:
+    raise ValueError(f"row warmup_unit must be steps|epochs|fraction, got "
+                     f"{unit!r}.")
+  return out
