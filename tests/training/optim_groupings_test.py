@@ -19,6 +19,7 @@ import numpy as np
 from experiments import preflight
 from spike_ssm import config_lib
 from spike_ssm.training import optim
+from tests.training import train_test
 from tests.zoo_test import backbone_model
 
 # Group -> (rate, weight decay) the reference trains it with, as names of
@@ -278,6 +279,26 @@ class WarmupTest(parameterized.TestCase):
     with self.assertRaisesRegex(ValueError,
                                 r"config\.optim\.warmup_fraction"):
       config_lib.validate(config)
+
+
+class BuildStepsTest(absltest.TestCase):
+
+  def test_epoch_warmup_needs_the_epoch_length(self):
+    # Given S5's smoke config with its warmup in epochs (as S5's scripts).
+    config = train_test.load_config("s5_lra.py", "smoke")
+    config.optim.warmup_epochs = 1.0
+    config_lib.validate(config)
+    # Then building the steps without the epoch's length names the key,
+    with self.assertRaisesRegex(ValueError, r"config\.optim\.warmup_epochs"):
+      train_test.trace_training_step(self, config)
+    # and with it the whole training step traces.
+    train_test.trace_training_step(self, config, steps_per_epoch=4)
+
+  def test_unknown_grouping_fails_before_tracing(self):
+    config = train_test.load_config("s5_lra.py", "smoke")
+    config.optim.grouping = "BandC"
+    with self.assertRaisesRegex(ValueError, r"config\.optim\.grouping"):
+      train_test.trace_training_step(self, config)
 
 
 if __name__ == "__main__":
