@@ -43,10 +43,10 @@ What still differs from the released runs, and why
 * Batch-norm statistics and the layers see only valid positions: padding
   is zeroed inside the blocks; S5 pads to the full length, runs the layers
   over the padding and masks it only in the pooling.
-* Schedule: 0 -> peak over the warmup, cosine to 0 at the run's end. S5's
-  code runs step 0 at the full rate, starts the cosine's counter at the
-  global step and reaches 0 one warmup before the end (README §1b.2); the
-  paper describes warmup then cosine, which is what runs here.
+* Schedule: 0 -> peak over the warmup, cosine to 0 at the run's end, as
+  the paper describes. S5's code runs step 0 at the full rate, starts the
+  cosine's counter at the global step and reaches 0 one warmup before the
+  end (README §1b.2); `optim.schedule="s5_released"` reproduces that.
 * Data: our loaders build the vocabularies (no `<eos>`, ListOps 16 ids
   instead of S5's 18 of 20 one-hot slots); Text has no validation split in
   S5 (model selection on test), ours holds one out.

@@ -132,6 +132,8 @@ def base_config() -> config_dict.ConfigDict:
       warmup_fraction=config_dict.placeholder(float),
       # The cosine's length in steps (None: the run's length).
       schedule_steps=config_dict.placeholder(int),
+      # warmup_cosine, or s5_released (S5's released step offsets).
+      schedule="warmup_cosine",
       end_lr_ratio=0.0,
       b1=0.9,
       b2=0.999,

@@ -59,8 +59,10 @@ steps of one epoch, `len(train) // global_batch_size` as S5's
 `int(train_size / bsz)` with the last partial batch dropped) or
 `warmup_fraction` of the schedule's steps (SpikingSSM's 10 %), then cosine
 decay to `lr * end_lr_ratio` at `schedule_steps` (default: the run's
-length; S4D's ListOps schedules 80 000 steps and trains fewer). Gradients are
-clipped by global norm first when `grad_clip` is set.
+length; S4D's ListOps schedules 80 000 steps and trains fewer);
+`schedule="s5_released"` reproduces the offsets of S5's released trainer
+instead (`s5_released_schedule`). Gradients are clipped by global norm first
+when `grad_clip` is set.
 """
 
 from collections.abc import Callable, Mapping
@@ -357,6 +359,44 @@ def schedule(peak: float, total_steps: int, warmup_steps: int,
       end_value=peak * end_ratio)
 
 
+SCHEDULES = ("warmup_cosine", "s5_released")
+
+
+def s5_released_schedule(peak: float, total_steps: int, warmup_steps: int,
+                         end_value: float = 0.0) -> optax.Schedule:
+  """The rate S5's released trainer applies at each step (README §1b.2).
+
+  lindermanlab/S5 `s5/train.py` / `s5/train_helpers.py` build the optimiser
+  at the full rates and set the rate for step `s + 1` after step `s`, from
+  the function of the epoch that step `s` belongs to: linear warmup
+  `peak * (s + 1) / W` during the warmup epochs, then a cosine whose
+  counter is the *global* step `s` while its length is `T - W`
+  (`end + (peak - end) * (1 + cos(pi * min(s, T - W) / (T - W))) / 2`). So
+  step 0 runs at `peak`, step `W` at `peak`, step `W + 1` already at the
+  cosine's value at `W` (the decay starts part-way), and the rate reaches
+  `end` at step `T - W + 1` and stays there: the last `W - 1` steps do not
+  train.
+
+  Args:
+    peak: the base rate.
+    total_steps: T, epochs times steps per epoch.
+    warmup_steps: W, warmup epochs times steps per epoch.
+    end_value: S5's `lr_min`.
+  """
+  decay = max(total_steps - warmup_steps, 1)
+
+  def fn(step):
+    s = jnp.asarray(step, jnp.float32)
+    prev = s - 1.0  # The step after which this rate was set.
+    warm = peak * s / max(warmup_steps, 1)
+    count = jnp.clip(prev, 0.0, decay)
+    cos = end_value + (peak - end_value) * 0.5 * (
+        1.0 + jnp.cos(jnp.pi * count / decay))
+    rate = jnp.where(prev < warmup_steps, warm, cos)
+    return jnp.where(s <= 0, peak, rate)
+  return fn
+
+
 def schedules(optim_config: Mapping[str, Any], total_steps: int,
               steps_per_epoch: int | None = None
               ) -> dict[str, optax.Schedule]:
@@ -364,15 +404,31 @@ def schedules(optim_config: Mapping[str, Any], total_steps: int,
 
   Args:
     optim_config: `lr`, `ssm_lr`, `end_lr_ratio`, one warmup key
-      (`warmup_steps`), optionally `schedule_steps`.
+      (`warmup_steps`), optionally `schedule_steps` and `schedule`
+      (`SCHEDULES`: "warmup_cosine", the default, or "s5_released", the
+      offsets of S5's released trainer, `s5_released_schedule`).
     total_steps: the run's length in steps.
     steps_per_epoch: steps of one epoch (needed for `warmup_epochs`).
+
+  Raises:
+    ValueError: an unknown `schedule`, or bad warmup / length keys, naming
+      the `config.optim` key.
   """
   c = optim_config
+  kind = c.get("schedule", "warmup_cosine")
+  if kind not in SCHEDULES:
+    raise ValueError(f"config.optim.schedule must be one of {SCHEDULES}, "
+                     f"got {kind!r}.")
   length = schedule_length(c, total_steps)
   warmup = resolve_warmup(c, length, steps_per_epoch)
-  return {key: schedule(c[key], length, warmup, c["end_lr_ratio"])
-          for key in ("lr", "ssm_lr")}
+  out = {}
+  for key in ("lr", "ssm_lr"):
+    if kind == "warmup_cosine":
+      out[key] = schedule(c[key], length, warmup, c["end_lr_ratio"])
+    else:
+      out[key] = s5_released_schedule(c[key], length, warmup,
+                                      c[key] * c["end_lr_ratio"])
+  return out
 
 
 def group_transforms(optim_config: Mapping[str, Any], total_steps: int,

@@ -281,6 +281,60 @@ class WarmupTest(parameterized.TestCase):
       config_lib.validate(config)
 
 
+def s5_trainer_rates(base, steps_per_epoch, warmup_epochs, epochs, lr_min):
+  """The rate of every step of S5's released loop, simulated step by step.
+
+  lindermanlab/S5 s5/train.py: per epoch, `linear_warmup` (base * (step +
+  1) / end_step, end_step = spe * warmup_end) while epoch < warmup_end,
+  else `cosine_annealing` (count = min(step, end_step), end_step = spe *
+  (epochs - warmup_end)); s5/train_helpers.py `train_epoch`: the optimiser
+  starts at `base`; after each step the rate for the next one is set from
+  the global step counter, which is then incremented.
+  """
+  rates, current, step = [], base, 0
+  for epoch in range(epochs):
+    if epoch < warmup_epochs:
+      end = steps_per_epoch * warmup_epochs
+      fn = lambda t, end=end: base * (t + 1) / end
+    else:
+      end = steps_per_epoch * epochs - steps_per_epoch * warmup_epochs
+      fn = lambda t, end=end: (base - lr_min) * 0.5 * (
+          1 + math.cos(math.pi * min(t, end) / end)) + lr_min
+    for _ in range(steps_per_epoch):
+      rates.append(current)  # The step runs at the current rate.
+      current = fn(step)
+      step += 1
+  return np.array(rates)
+
+
+class S5ReleasedScheduleTest(parameterized.TestCase):
+
+  @parameterized.parameters((1, 6, 0.0), (2, 5, 0.0), (0, 4, 0.0),
+                            (1, 4, 1e-4))
+  def test_matches_the_released_loop(self, warmup_epochs, epochs, lr_min):
+    # Given S5's loop with 7 steps per epoch.
+    spe, base = 7, 0.003
+    ref = s5_trainer_rates(base, spe, warmup_epochs, epochs, lr_min)
+    cfg = dict(lr=base, ssm_lr=base / 3, end_lr_ratio=lr_min / base,
+               warmup_steps=0, warmup_epochs=float(warmup_epochs),
+               schedule="s5_released")
+    fns = optim.schedules(cfg, epochs * spe, steps_per_epoch=spe)
+    # Then every step's rate is the loop's (float32 resolution).
+    got = np.asarray(fns["lr"](np.arange(epochs * spe)))
+    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=2e-7 * base)
+    if warmup_epochs:
+      # The quirks: step 0 at the full rate; the last W * spe - 1 steps at
+      # lr_min.
+      self.assertEqual(got[0], np.float32(base))
+      np.testing.assert_allclose(got[-(warmup_epochs * spe - 1):], lr_min,
+                                 atol=2e-7 * base)
+
+  def test_unknown_schedule_names_the_key(self):
+    with self.assertRaisesRegex(ValueError, r"config\.optim\.schedule must "
+                                r"be one of .*'s5_released'"):
+      optim.schedules(dict(CFG, schedule="plateau"), 10)
+
+
 class BuildStepsTest(absltest.TestCase):
 
   def test_epoch_warmup_needs_the_epoch_length(self):
