@@ -242,9 +242,11 @@ def validate(config: config_dict.ConfigDict) -> None:
   if o.schedule_steps is not None and o.schedule_steps < 1:
     raise ValueError("config.optim.schedule_steps must be >= 1 (or None for "
                      f"the run's length), got {o.schedule_steps}.")
-  if not isinstance(o.grouping, str):
-    raise ValueError(
-        f"config.optim.grouping must be a name, got {o.grouping!r}.")
+  for key in ("grouping", "schedule"):
+    # The names themselves are checked where they are used
+    # (spike_ssm.training.optim, which this module may not import).
+    if not isinstance(o[key], str):
+      raise ValueError(f"config.optim.{key} must be a name, got {o[key]!r}.")
   for key in ("dt_global", "decay_vectors"):
     if not isinstance(o[key], bool):
       raise ValueError(f"config.optim.{key} must be a bool, got {o[key]!r}.")
