@@ -54,6 +54,7 @@ def check(config: ml_collections.ConfigDict, *,
       jax.device_count() if device_count is None else device_count,
       jax.process_count() if process_count is None else process_count)
   _check_model(config)
+  optim.config_groups(config.optim)  # config.optim.grouping and switches.
 
 
 def _one_of(key: str, value: Any, allowed: Iterable[str]) -> None:
@@ -189,23 +190,31 @@ def _show(options: Mapping[str, Any]) -> str:
   return ", ".join(f"{k}={v!r}" for k, v in sorted(shown.items())) or "none"
 
 
-def check_schedules(config: ml_collections.ConfigDict,
-                    total_steps: int) -> None:
+def check_schedules(config: ml_collections.ConfigDict, total_steps: int,
+                    steps_per_epoch: int | None = None) -> None:
   """Both learning-rate schedules are finite and >= 0 at every step.
 
+  Args:
+    config: the training config.
+    total_steps: the run's length in steps.
+    steps_per_epoch: steps of one epoch (for `optim.warmup_epochs`).
+
   Raises:
-    ValueError: naming the schedule, the first bad step and its value.
+    ValueError: naming the schedule, the first bad step and its value, or
+      a bad warmup / schedule key.
   """
   o = config.optim
   steps = jnp.arange(total_steps + 1)
+  fns = optim.schedules(o, total_steps, steps_per_epoch)
+  warmup = optim.resolve_warmup(o, optim.schedule_length(o, total_steps),
+                                steps_per_epoch)
   for key in ("lr", "ssm_lr"):
-    fn = optim.schedule(o[key], total_steps, o.warmup_steps, o.end_lr_ratio)
-    values = np.asarray(jax.device_get(fn(steps)))
+    values = np.asarray(jax.device_get(fns[key](steps)))
     bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
     if bad.size:
       s = int(bad[0])
       raise ValueError(
           f"The learning-rate schedule of config.optim.{key} is "
           f"{values[s]} at step {s} (it must be finite and >= 0): check "
-          f"optim.{key}={o[key]}, warmup_steps={o.warmup_steps} and "
+          f"optim.{key}={o[key]}, warmup ({warmup} steps) and "
           f"end_lr_ratio={o.end_lr_ratio}.")

@@ -93,7 +93,8 @@ class Steps(NamedTuple):
 
 def build_steps(config: ml_collections.ConfigDict, spec: Any,
                 example: Mapping[str, Any], total_steps: int,
-                train_rng: jax.Array) -> Steps:
+                train_rng: jax.Array, *,
+                steps_per_epoch: int | None = None) -> Steps:
   """The model, optimiser groups and step functions of `config`.
 
   Args:
@@ -101,21 +102,29 @@ def build_steps(config: ml_collections.ConfigDict, spec: Any,
     spec: the task's `TaskSpec`.
     example: a training batch (arrays or `jax.ShapeDtypeStruct`s) whose
       shapes the parameters are read from.
-    total_steps: the schedule's length.
+    total_steps: the run's length (the schedule's unless
+      `config.optim.schedule_steps` is set).
     train_rng: the training key the state carries.
+    steps_per_epoch: steps of one epoch, `len(train) // global_batch_size`
+      (needed when `config.optim.warmup_epochs` is set).
+
+  Raises:
+    ValueError: an unknown `config.optim.grouping` (listing the valid
+      names) or bad warmup / schedule keys, naming the key.
 
   Returns:
     `Steps`; `jax.eval_shape` of its functions traces a whole training step
     without compiling it (tests/training/train_test.py does).
   """
+  groups = optim.config_groups(config.optim)  # Fails before any tracing.
+  optim.schedules(config.optim, total_steps, steps_per_epoch)
   model = build_model(config, spec)
   init_rng = jax.random.PRNGKey(0)  # Only shapes are read here.
   abstract_vars, owners = optim.param_owners(model.init, init_rng, example,
                                              is_training=True)
-  labels = optim.label_params(
-      abstract_vars[0], owners,
-      ssm_b_in_ssm_group=config.optim.ssm_b_in_ssm_group)
-  optimizer = optim.make_optimizer(config.optim, total_steps, labels)
+  labels = optim.label_params(abstract_vars[0], owners, groups=groups)
+  optimizer = optim.make_optimizer(config.optim, total_steps, labels,
+                                   steps_per_epoch=steps_per_epoch)
 
   def init_state(r, b) -> step_lib.TrainState:
     params, state = model.init(r, b, is_training=True)
@@ -261,7 +270,7 @@ def _train(config, workdir, stop_after_steps, config_json, changes,
   steps_per_epoch = len(task.train.targets) // config.data.global_batch_size
   total_steps = (tcfg.num_steps if tcfg.num_steps is not None else
                  tcfg.num_epochs * steps_per_epoch)
-  preflight.check_schedules(config, total_steps)
+  preflight.check_schedules(config, total_steps, steps_per_epoch)
   progress.total = total_steps
 
   # ------------------------------------------------------ model / optimiser
@@ -269,7 +278,8 @@ def _train(config, workdir, stop_after_steps, config_json, changes,
       first_rows(task.train, config.data.global_batch_size //
                   jax.process_count()), mesh)
   init_rng, train_rng = jax.random.split(jax.random.PRNGKey(config.seed))
-  steps = build_steps(config, spec, example, total_steps, train_rng)
+  steps = build_steps(config, spec, example, total_steps, train_rng,
+                      steps_per_epoch=steps_per_epoch)
 
   # -------------------------------------------------------------- shardings
   repl = sharding.replicated(mesh)

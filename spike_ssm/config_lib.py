@@ -14,7 +14,9 @@ A config file is one function of one string argument:
 
 from collections.abc import Mapping
 import dataclasses
+import importlib.util
 import math
+import pathlib
 from typing import Any
 
 from ml_collections import config_dict
@@ -123,13 +125,28 @@ def base_config() -> config_dict.ConfigDict:
       lr=1e-3,
       ssm_lr=1e-3,
       weight_decay=0.05,
+      # Warmup: at most one of warmup_steps (> 0), warmup_epochs and
+      # warmup_fraction (of schedule_steps); spike_ssm.training.optim.
       warmup_steps=0,
+      warmup_epochs=config_dict.placeholder(float),
+      warmup_fraction=config_dict.placeholder(float),
+      # The cosine's length in steps (None: the run's length).
+      schedule_steps=config_dict.placeholder(int),
+      # warmup_cosine, or s5_released (S5's released step offsets).
+      schedule="warmup_cosine",
       end_lr_ratio=0.0,
       b1=0.9,
       b2=0.999,
+      eps=1e-8,
       grad_clip=config_dict.placeholder(float),
       l2_penalty=0.0,
-      ssm_b_in_ssm_group=True,
+      # Which parameters train in which group (optim.GROUPINGS: standard,
+      # BandCdecay, BfastandCdecay, null_dt, ssm_rate_c), with S5's
+      # dt_global switch and the released codes' decay of norms, biases and
+      # D (decay_vectors).
+      grouping="standard",
+      dt_global=False,
+      decay_vectors=False,
   ))
   c.train = config_dict.ConfigDict(dict(
       num_steps=config_dict.placeholder(int),
@@ -201,9 +218,38 @@ def validate(config: config_dict.ConfigDict) -> None:
   for key in ("b1", "b2"):
     if not 0 <= o[key] < 1:
       raise ValueError(f"config.optim.{key} must be in [0, 1), got {o[key]}.")
+  if not (o.eps > 0 and math.isfinite(o.eps)):
+    raise ValueError(f"config.optim.eps must be finite and > 0, got {o.eps}.")
   if o.warmup_steps < 0:
     raise ValueError(
         f"config.optim.warmup_steps must be >= 0, got {o.warmup_steps}.")
+  for key in ("warmup_epochs", "warmup_fraction"):
+    if o[key] is not None and not (o[key] >= 0 and math.isfinite(o[key])):
+      raise ValueError(f"config.optim.{key} must be finite and >= 0 (or None),"
+                       f" got {o[key]}.")
+  if o.warmup_fraction is not None and o.warmup_fraction > 1:
+    raise ValueError("config.optim.warmup_fraction must be in [0, 1], got "
+                     f"{o.warmup_fraction}.")
+  given = [k for k, v in (("warmup_steps", o.warmup_steps or None),
+                          ("warmup_epochs", o.warmup_epochs),
+                          ("warmup_fraction", o.warmup_fraction))
+           if v is not None]
+  if len(given) > 1:
+    raise ValueError(
+        "Give at most one of config.optim.warmup_steps, warmup_epochs and "
+        f"warmup_fraction (warmup_steps=0 and None count as not given), got "
+        f"{given}.")
+  if o.schedule_steps is not None and o.schedule_steps < 1:
+    raise ValueError("config.optim.schedule_steps must be >= 1 (or None for "
+                     f"the run's length), got {o.schedule_steps}.")
+  for key in ("grouping", "schedule"):
+    # The names themselves are checked where they are used
+    # (spike_ssm.training.optim, which this module may not import).
+    if not isinstance(o[key], str):
+      raise ValueError(f"config.optim.{key} must be a name, got {o[key]!r}.")
+  for key in ("dt_global", "decay_vectors"):
+    if not isinstance(o[key], bool):
+      raise ValueError(f"config.optim.{key} must be a bool, got {o[key]!r}.")
   if o.grad_clip is not None and not (o.grad_clip > 0 and
                                       math.isfinite(o.grad_clip)):
     raise ValueError(
@@ -273,7 +319,8 @@ def lra_demo(config: config_dict.ConfigDict) -> None:
                              max_args=5)
   config.data.global_batch_size = 32
   config.model.update(num_layers=3, width=64, dropout=0.0)
-  config.optim.update(weight_decay=0.01, warmup_steps=50)
+  config.optim.update(weight_decay=0.01, warmup_steps=50, warmup_epochs=None,
+                      warmup_fraction=None, schedule_steps=None)
   config.train.num_epochs = None
   config.train.num_steps = 2000
   config.train.update(log_every=100, eval_every=500, ckpt_every=500)
@@ -290,7 +337,8 @@ def lra_smoke(config: config_dict.ConfigDict) -> None:
                                max_args=3)
   config.data.global_batch_size = 8
   config.model.update(num_layers=1, width=16, dropout=0.0)
-  config.optim.warmup_steps = 0
+  config.optim.update(warmup_steps=0, warmup_epochs=None,
+                      warmup_fraction=None, schedule_steps=None)
   config.train.num_epochs = None
   config.train.num_steps = 2
   config.train.update(log_every=1, eval_every=2, ckpt_every=2, plot=False)
@@ -411,3 +459,82 @@ def lra_table_config(arg: Arg, layer: str,
   config.train.update(log_every=100, eval_every=steps_per_epoch,
                       ckpt_every=steps_per_epoch)
   return config
+
+
+# ----------------------------------------------------------------------------
+# Released recipes (configs/tables): what a faithful config reads.
+# ----------------------------------------------------------------------------
+
+
+def load_table(config_file: str, paper: str) -> Any:
+  """`configs/tables/<paper>.py` beside `config_file`, loaded by path.
+
+  Config files are loaded by path, so `configs` need not be importable; the
+  table modules are plain data.
+
+  Args:
+    config_file: the calling config's `__file__`.
+    paper: a table module name (`configs.tables.PAPERS`).
+
+  Raises:
+    ValueError: no such table file.
+  """
+  path = pathlib.Path(config_file).resolve().parent / "tables" / f"{paper}.py"
+  if not path.is_file():
+    raise ValueError(f"No released-recipe table {paper!r} at {path}.")
+  spec = importlib.util.spec_from_file_location(f"_released_{paper}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def released_grouping(row: Mapping[str, Any]) -> str:
+  """The optimiser grouping of an S4-family row, from its `param_groups`.
+
+  A group of its own for the step (`dt`: S4D's `lr.dt: null`) is
+  `null_dt`; C at the SSM rate (`c`: a float layer rate) is `ssm_rate_c`;
+  otherwise (S4 v1, SpikingSSM with fixed B) `standard`.
+  """
+  groups = row["param_groups"]
+  if "dt" in groups:
+    return "null_dt"
+  if "c" in groups:
+    return "ssm_rate_c"
+  return "standard"
+
+
+def released_optim(row: Mapping[str, Any], *, grouping: str,
+                   dt_global: bool = False) -> dict[str, Any]:
+  """`config.optim` values of a released-recipe table row.
+
+  Reads `lr`, `ssm_lr`, `weight_decay`, `b1`, `b2`, `eps`, `grad_clip`,
+  `min_lr` (as `end_lr_ratio`), the warmup in its `warmup_unit` and
+  `schedule_steps` (None: the run's length).
+
+  Args:
+    row: `TASKS[task]` of a table module.
+    grouping: the optimiser grouping of the released run
+      (`spike_ssm.training.optim.GROUPINGS`).
+    dt_global: S5's `--dt_global`.
+
+  Raises:
+    ValueError: an unknown `warmup_unit`.
+  """
+  unit = row["warmup_unit"]
+  warmup = row.get("warmup", 0) or 0
+  out = dict(lr=row["lr"], ssm_lr=row["ssm_lr"],
+             weight_decay=row["weight_decay"], b1=row["b1"], b2=row["b2"],
+             eps=row["eps"], grad_clip=row["grad_clip"],
+             end_lr_ratio=row["min_lr"] / row["lr"], grouping=grouping,
+             dt_global=dt_global, warmup_steps=0, warmup_epochs=None,
+             warmup_fraction=None, schedule_steps=row.get("schedule_steps"))
+  if unit == "steps":
+    out["warmup_steps"] = int(warmup)
+  elif unit == "epochs":
+    out["warmup_epochs"] = float(warmup)
+  elif unit == "fraction":
+    out["warmup_fraction"] = float(warmup)
+  else:
+    raise ValueError(f"row warmup_unit must be steps|epochs|fraction, got "
+                     f"{unit!r}.")
+  return out

@@ -17,6 +17,9 @@ from absl.testing import absltest
 from absl.testing import parameterized
 
 from configs import tables
+from spike_ssm import config_lib
+from spike_ssm.training import optim
+from tests.training.train_test import load_config
 
 TABLES_DIR = pathlib.Path(tables.__file__).resolve().parent
 HEX40 = re.compile(r"[0-9a-f]{40}")
@@ -212,6 +215,124 @@ class TablesTest(parameterized.TestCase):
                          "PER_TASK = {'listops': None}\n")).full_path
     # Then the checker reports exactly that value.
     self.assertEqual(uncommented_values(pathlib.Path(path)), ["COMMON.b1"])
+
+
+# Config file -> the table it reads (lru_lra.py takes S5's sizes and
+# optimisation; its rings are the LRU paper's, see its docstring).
+CONFIG_TABLES = {"s5_lra.py": "s5", "s4_lra.py": "s4", "s4d_lra.py": "s4d",
+                 "spiking_ssm_lra.py": "spiking_ssm",
+                 "loongspike_lra.py": "loongspike", "lru_lra.py": "s5"}
+# Parameter names of the released code -> the role spike_ssm gives it.
+RELEASED_ROLES = {"Lambda_re": "dynamics", "Lambda_im": "dynamics",
+                  "A_real": "dynamics", "A_imag": "dynamics",
+                  "log_A_real": "dynamics", "w": "dynamics",
+                  "log_step": "step", "log_dt": "step", "inv_dt": "step",
+                  "B": "input", "C": "output"}
+
+
+def _expected_group(group, ssm_lr):
+  """Our group for a released group's (lr, weight decay)."""
+  lr, wd = group["lr"], group["weight_decay"]
+  if isinstance(lr, float):  # A layer's own rate: the table's ssm_lr.
+    assert lr == ssm_lr, (lr, ssm_lr)
+    lr = "ssm_lr"
+  decayed = wd == "weight_decay"
+  assert decayed or wd == 0.0, wd
+  return {("ssm_lr", False): "ssm", ("ssm_lr", True): "ssm_decay",
+          ("lr", False): "no_decay", ("lr", True): "default"}[(lr, decayed)]
+
+
+def _table_cases():
+  return [(f"{name[:-len('_lra.py')]}_{task}", name, paper, task)
+          for name, paper in CONFIG_TABLES.items()
+          for task in tables.LRA_TASKS]
+
+
+class ConfigsFollowTablesTest(parameterized.TestCase):
+  """Each LRA config states the released table's values (no retyping)."""
+
+  @parameterized.named_parameters(*_table_cases())
+  def test_training_values_are_the_tables(self, name, paper, task):
+    # Given a config of a task and the table row it reads.
+    c = load_config(name, f"task={task}")
+    row = load(paper).TASKS[task]
+    # Then batch, epochs, rates, decay, Adam's constants, clipping and the
+    # end of the schedule are the row's.
+    self.assertEqual(c.data.global_batch_size, row["batch_size"])
+    self.assertEqual(c.train.num_epochs, row["epochs"])
+    for key in ("lr", "ssm_lr", "weight_decay", "b1", "b2", "eps",
+                "grad_clip"):
+      self.assertEqual(c.optim[key], row[key], msg=key)
+    self.assertEqual(c.optim.end_lr_ratio * c.optim.lr, row["min_lr"])
+    self.assertEqual(c.optim.schedule_steps, row.get("schedule_steps"))
+    # And the warmup, resolved as the trainer does (an epoch is
+    # len(train) // batch steps), is the row's in its unit.
+    spe = config_lib.LRA_TRAIN_SIZES[task] // row["batch_size"]
+    length = row.get("schedule_steps") or row["epochs"] * spe
+    got = optim.resolve_warmup(c.optim, length, spe)
+    want = {"steps": lambda w: w, "epochs": lambda w: w * spe,
+            "fraction": lambda w: round(w * length)}[row["warmup_unit"]](
+                row.get("warmup", 0))
+    self.assertEqual(got, want)
+
+  @parameterized.named_parameters(*_table_cases())
+  def test_sizes_are_the_tables(self, name, paper, task):
+    c = load_config(name, f"task={task}")
+    row = load(paper).TASKS[task]
+    kw = c.model.layer_kwargs
+    for key in ("num_layers", "width", "norm", "prenorm"):
+      self.assertEqual(c.model[key], row[key], msg=key)
+    self.assertEqual(kw.state_size, row["state_size"])
+    if name == "lru_lra.py":
+      return  # The LRU has no step range or bidirectional form.
+    self.assertEqual((kw.dt_min, kw.dt_max), (row["dt_min"], row["dt_max"]))
+    self.assertEqual(kw.bidirectional, row["bidirectional"])
+    spiking = paper in ("spiking_ssm", "loongspike")
+    self.assertEqual(kw.dropout if spiking else c.model.dropout,
+                     row["dropout"])
+    if spiking:
+      self.assertEqual((kw.tau, kw.vth_init),
+                       (row["tau"], row["threshold_init"]))
+    if paper == "loongspike":
+      self.assertEqual((kw.num_terms, tuple(kw.omega_init),
+                        tuple(kw.eta_init)),
+                       (row["frac_terms"], row["omega_init"],
+                        row["eta_init"]))
+
+  @parameterized.named_parameters(
+      *[c for c in _table_cases() if not c[1].startswith("lru")])
+  def test_each_released_parameter_trains_in_its_released_group(
+      self, name, paper, task):
+    # Given the config's grouping and the row's released parameter groups.
+    c = load_config(name, f"task={task}")
+    row = load(paper).TASKS[task]
+    groups = optim.config_groups(c.optim)
+    # Then every SSM parameter the release lists by name (eigenvalues, step,
+    # B, C) lands in the group with the release's rate and weight decay;
+    # the ones it leaves in the main group are in ours (global rate, decay).
+    listed = {}
+    for group in row["param_groups"].values():
+      if isinstance(group["params"], tuple):
+        for param in group["params"]:
+          role = RELEASED_ROLES[param.split(" ")[0]]
+          listed[role] = _expected_group(group, row["ssm_lr"])
+    roles = ["dynamics", "step", "input", "output"]
+    if row["trainable_b"] is False:
+      # No B in the release (B = 1); ours still trains one until the model
+      # option ssm.trainable_b exists (listed in the config's docstring).
+      roles.remove("input")
+    for role in roles:
+      ours = groups[role] or "default"  # None: by shape; B, C are matrices.
+      self.assertEqual(ours, listed.get(role, "default"),
+                       msg=f"{role} ({c.optim.grouping}, dt_global="
+                           f"{c.optim.dt_global})")
+
+  def test_s5_grouping_names_are_the_scripts(self):
+    for task in tables.LRA_TASKS:
+      c = load_config("s5_lra.py", f"task={task}")
+      row = load("s5").TASKS[task]
+      self.assertEqual((c.optim.grouping, c.optim.dt_global),
+                       (row["opt_config"], row["dt_global"]))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The LRA configs: published Transformer values, shared presets, bad args.
+"""The LRA configs: released Transformer values, shared presets, bad args.
 
 (Every config's smoke variant is trained by `train_test.py`.)
 """
@@ -8,6 +8,7 @@ import math
 from absl.testing import absltest
 from absl.testing import parameterized
 
+from configs.tables import lra_transformer as tables_lra
 from spike_ssm import config_lib
 from spike_ssm import zoo
 from tests.training.train_test import load_config
@@ -19,55 +20,51 @@ LRA_CONFIGS = ("s5_lra.py", "transformer_lra.py", "lstm_lra.py",
 
 
 class TransformerLRAConfigTest(parameterized.TestCase):
+  """transformer_lra.py against LRA's released table (configs/tables)."""
 
-  def test_published_listops_values(self):
-    # LRA's base_listops_config: 6 x 512, 8 heads, qkv 512, MLP 2048,
-    # batch 32, 5000 steps, 0.05 * warmup(1000) * rsqrt, wd 0.1.
-    c = load_config("transformer_lra.py", "task=listops")
-    self.assertEqual((c.model.layer, c.model.num_layers, c.model.width),
-                     ("transformer", 6, 512))
-    kw = c.model.layer_kwargs
-    self.assertEqual((kw.num_heads, kw.qkv_dim, kw.ffn_multiplier * 512),
-                     (8, 512, 2048))
-    self.assertEqual((kw.dropout, kw.attention_dropout), (0.1, 0.1))
-    self.assertEqual((c.data.global_batch_size, c.train.num_steps),
-                     (32, 5000))
-    self.assertAlmostEqual(c.optim.lr, 0.05 / math.sqrt(1000))
-    self.assertAlmostEqual(c.optim.end_lr_ratio, math.sqrt(1000 / 5000))
-    self.assertEqual((c.optim.warmup_steps, c.optim.weight_decay,
-                      c.optim.b2), (1000, 0.1, 0.98))
-    self.assertEqual(c.model.positions, "sinusoidal")
-    # The layer is the whole pre-LN block, so the backbone adds nothing.
-    self.assertEqual((c.model.norm, c.model.glu), ("none", "none"))
-
-  def test_retrieval_schedule_never_leaves_warmup(self):
-    # Warmup 8000 > 5000 steps: LRA's rate only rises, to 0.05 * 5/8 /
-    # sqrt(8000) at the end.
-    c = load_config("transformer_lra.py", "task=retrieval")
-    self.assertAlmostEqual(c.optim.lr, 0.05 * 5000 / 8000 / math.sqrt(8000))
-    self.assertEqual(c.optim.end_lr_ratio, 1.0)
-    self.assertEqual((c.model.num_layers, c.model.width), (4, 128))
-
-  @parameterized.parameters(
-      # task, layers, width, heads, qkv, mlp, batch, epochs, lr, positions
-      ("image", 1, 32, 1, 32, 64, 256, 200, 5e-4, "learned"),
-      ("pathfinder", 1, 128, 4, 64, 128, 512, 200, 1e-3, "sinusoidal"),
-      ("pathx", 1, 32, 2, 16, 32, 64, 200, 1e-3, "learned"),
-  )
-  def test_published_pixel_task_values(self, task, layers, width, heads, qkv,
-                                       mlp, batch, epochs, lr, positions):
+  @parameterized.parameters(*config_lib.LRA_TASKS)
+  def test_values_are_the_released_tables(self, task):
+    row = tables_lra.TASKS[task]
     c = load_config("transformer_lra.py", f"task={task}")
     kw = c.model.layer_kwargs
-    self.assertEqual((c.model.num_layers, c.model.width), (layers, width))
-    self.assertEqual((kw.num_heads, kw.qkv_dim, kw.ffn_multiplier * width),
-                     (heads, qkv, mlp))
-    self.assertEqual((c.data.global_batch_size, c.train.num_epochs),
-                     (batch, epochs))
-    self.assertEqual((c.optim.lr, c.optim.end_lr_ratio), (lr, 0.0))
-    self.assertEqual(c.optim.warmup_steps,
-                     config_lib.LRA_TRAIN_SIZES[task] // batch)
-    self.assertEqual(c.model.positions, positions)
-    self.assertTrue(c.data.options.tokenize)
+    self.assertEqual((c.model.layer, c.model.num_layers, c.model.width),
+                     ("transformer", row["num_layers"], row["width"]))
+    self.assertEqual(
+        (kw.num_heads, kw.qkv_dim, kw.ffn_multiplier * row["width"]),
+        (row["num_heads"], row["qkv_dim"], row["mlp_dim"]))
+    self.assertEqual((kw.dropout, kw.attention_dropout),
+                     (row["dropout"], row["attention_dropout"]))
+    self.assertEqual(c.model.positions, row["positions"])
+    self.assertEqual(c.data.global_batch_size, row["batch_size"])
+    for key in ("weight_decay", "b1", "b2", "eps", "grad_clip"):
+      self.assertEqual(c.optim[key], row[key], msg=key)
+    self.assertEqual(c.optim.warmup_steps, row["warmup"])
+    self.assertEqual(c.optim.schedule_steps, row.get("schedule_steps"))
+    # The layer is the whole pre-LN block, so the backbone adds nothing.
+    self.assertEqual((c.model.norm, c.model.glu), ("none", "none"))
+    if "rsqrt" in row["schedule"]:
+      # c * min(1, t/W) / sqrt(max(t, W)): its value at the warmup's end
+      # (or at the last step, if the run ends first) is the peak; the
+      # cosine ends at the rsqrt's final value.
+      c0, w, s = row["lr"], row["warmup"], row["steps"]
+      self.assertEqual(c.train.num_steps, s)
+      self.assertAlmostEqual(c.optim.lr, c0 * min(1, s / w) / math.sqrt(w))
+      self.assertAlmostEqual(c.optim.lr * c.optim.end_lr_ratio,
+                             c0 * min(1, s / w) / math.sqrt(max(s, w)))
+    else:
+      self.assertEqual(c.train.num_epochs, row["epochs"])
+      self.assertEqual((c.optim.lr, c.optim.end_lr_ratio), (row["lr"], 0.0))
+      self.assertTrue(c.data.options.tokenize)
+      # LRA's cycle is the run: epochs of len(train) // batch steps.
+      self.assertEqual(
+          row["schedule_steps"],
+          row["epochs"] * (config_lib.LRA_TRAIN_SIZES[task] //
+                           row["batch_size"]))
+
+  def test_retrieval_schedule_never_leaves_warmup(self):
+    # Warmup 8000 > 5000 steps: LRA's rate only rises, so ours is constant.
+    c = load_config("transformer_lra.py", "task=retrieval")
+    self.assertEqual(c.optim.end_lr_ratio, 1.0)
 
 
 class RecurrentLRAConfigTest(parameterized.TestCase):

@@ -82,7 +82,8 @@ def shared_run() -> tuple[pathlib.Path, dict]:
   return root / "run", summary
 
 
-def trace_training_step(test, config, root=None, cache_dir=None):
+def trace_training_step(test, config, root=None, cache_dir=None,
+                        steps_per_epoch=None):
   """Loads `config`'s task and traces its whole training step, uncompiled.
 
   `jax.eval_shape` runs init, the forward and backward pass, the optimiser
@@ -103,7 +104,8 @@ def trace_training_step(test, config, root=None, cache_dir=None):
   example = train.first_rows(task.train, config.data.global_batch_size)
   key = jax.random.PRNGKey(0)
   with precision.installed(config.precision):
-    steps = train.build_steps(config, task.spec, example, 2, key)
+    steps = train.build_steps(config, task.spec, example, 2, key,
+                              steps_per_epoch=steps_per_epoch)
     ts = jax.eval_shape(steps.init_state, key, example)
     ts2, metrics = jax.eval_shape(steps.train_step, ts, example)
     sums = jax.eval_shape(steps.eval_step, ts.params, ts.state, example)
