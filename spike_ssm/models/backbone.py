@@ -53,6 +53,7 @@ do not change with `quantize`.
 """
 
 from collections.abc import Callable, Mapping
+import numbers
 from typing import Any
 
 import haiku as hk
@@ -138,7 +139,7 @@ def _dropout(x, rate, is_training, tied: bool = False):
 
 
 def _check_rate(name: str, value) -> float:
-  if (isinstance(value, bool) or not isinstance(value, (int, float))
+  if (isinstance(value, bool) or not isinstance(value, numbers.Real)
       or not 0.0 <= value < 1.0):
     raise ValueError(f"{name} must be a number in [0, 1), got {value!r}.")
   return float(value)
@@ -231,8 +232,9 @@ class SequenceBackbone(hk.Module):
   Each block is `x + GLU(neuron(layer(norm(x))))` (prenorm) or
   `norm(x + GLU(neuron(layer(x))))` (postnorm; `x + GLU(...)` with
   `discard_postnorm`), with padded positions zeroed before the layer and
-  after the residual. `dropout_tied`, `bn_momentum`: module docstring. `quantize` ("none", "int8",
-  "ternary") fake-quantises the GLU projections (see the module docstring).
+  after the residual. `dropout_tied`, `bn_momentum`: module docstring.
+  `quantize` ("none", "int8", "ternary") fake-quantises the GLU projections
+  (see the module docstring).
   """
 
   def __init__(self,
