@@ -10,6 +10,10 @@ configure, and an unknown name or option fails with the valid ones listed.
   LAYERS   name -> how to build a backbone layer `(B, T, D) -> (B, T, D)`
   NEURONS  name -> the neuron class of a backbone's spiking stage
   TASKS    name -> the task builder (`spike_ssm.data`)
+  MODEL_OPTIONS  the options of the model around the layers (encoder,
+           blocks, pooling: `SequenceModel`, `SequenceBackbone`), i.e. the
+           keys of a config's `model` section besides `layer`,
+           `layer_kwargs`, `neuron`, `num_layers`, `width`, `quantize`
 
 A layer is built in two steps: `layer_factory(name, **options)` checks the
 name and options now and returns a factory; calling the factory inside a
@@ -35,6 +39,7 @@ from spike_ssm import layers
 from spike_ssm import neurons
 from spike_ssm import ssm
 from spike_ssm.experimental import raven
+from spike_ssm.models import backbone
 
 LayerFactory = Callable[[], hk.Module]
 NeuronFactory = Callable[[int], neurons.SpikingCore]
@@ -302,6 +307,97 @@ def neuron_factory(kind: str = "none", **options) -> NeuronFactory | None:
   _check_names(f"neuron {kind!r}",
                  _read_options(cls, skip=("hidden_shape",)), options)
   return functools.partial(cls, **options)
+
+
+# ----------------------------------------------------------------------------
+# Model options: the encoder, blocks and pooling around the layers.
+# ----------------------------------------------------------------------------
+
+# Arguments of SequenceModel / SequenceBackbone that come from the task
+# (`TaskSpec`), from other config keys or from the zoo's factories, so they
+# are not model options here.
+_MODEL_FROM_ELSEWHERE = ("num_classes", "input_kind", "vocab_size",
+                         "target_kind", "dual", "max_len", "backbone",
+                         "quantize")
+_BACKBONE_FROM_ELSEWHERE = ("layer", "num_layers", "width", "neuron",
+                            "quantize")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelOption:
+  """One option of the model around the layers.
+
+  Attributes:
+    option: its name, type and default (read from the constructor).
+    target: "model" (`SequenceModel`) or "backbone" (`SequenceBackbone`),
+      the constructor that takes it.
+  """
+  option: Option
+  target: str
+
+
+def _model_options() -> dict[str, ModelOption]:
+  out = {}
+  for target, cls, skip in (
+      ("model", backbone.SequenceModel, _MODEL_FROM_ELSEWHERE),
+      ("backbone", backbone.SequenceBackbone, _BACKBONE_FROM_ELSEWHERE)):
+    for key, option in _read_options(cls, skip).items():
+      if key in out:
+        raise TypeError(f"zoo: model option `{key}` is an argument of both "
+                        "SequenceModel and SequenceBackbone.")
+      out[key] = ModelOption(option, target)
+  return out
+
+
+# Read once: e.g. `pooling`, `token_encoder`, `onehot_dim` (SequenceModel);
+# `norm`, `prenorm`, `glu`, `dropout`, `dropout_tied`, `bn_momentum`,
+# `discard_postnorm` (SequenceBackbone).
+MODEL_OPTIONS: Mapping[str, ModelOption] = types.MappingProxyType(
+    _model_options())
+
+
+def model_options() -> dict[str, Option]:
+  """The typed model options (`MODEL_OPTIONS`) with their defaults."""
+  return {k: v.option for k, v in MODEL_OPTIONS.items()}
+
+
+def model_kwargs(**values) -> tuple[dict[str, Any], dict[str, Any]]:
+  """Splits model options into `SequenceModel` and `SequenceBackbone` kwargs.
+
+  Args:
+    **values: model options by name (`model_options()`), e.g. the matching
+      keys of a config's `model` section; omitted ones keep their defaults
+      (the constructors').
+
+  Returns:
+    `(model_kwargs, backbone_kwargs)`: the given options, each for the
+    constructor that takes it.
+
+  Raises:
+    ValueError: an unknown option (the message lists the valid ones).
+  """
+  _check_names("the model", model_options(), values)
+  split = {"model": {}, "backbone": {}}
+  for key, value in values.items():
+    split[MODEL_OPTIONS[key].target][key] = value
+  return split["model"], split["backbone"]
+
+
+def model_options_config(**values) -> config_dict.ConfigDict:
+  """Every model option with its default (overridden by `values`).
+
+  Options whose default is None (e.g. `onehot_dim`) become typed
+  placeholders, so a locked config accepts
+  `--config.model.onehot_dim=20` but not a string there.
+
+  Raises:
+    ValueError: an unknown option in `values`.
+  """
+  options = model_options()
+  _check_names("the model", options, values)
+  return _options_config(
+      "the model", options,
+      {k: values.get(k, o.default) for k, o in options.items()})
 
 
 # ----------------------------------------------------------------------------

@@ -325,6 +325,10 @@ NEURONS = (
         "neurons_resonate_fire", apply=_parallel, outputs=lambda r: r),
     ModuleDescriptor("SDN", lambda: neurons.SDN(8, 8), (1, 12, 2),
                      "neurons_sdn"),
+    # The authors' released topology, with its batch norms (evaluation).
+    ModuleDescriptor("SDN_released",
+                     lambda: neurons.SDN(8, 8, topology="released"),
+                     (1, 12, 2), "neurons_sdn_released", with_state=True),
     # Stochastic neurons: whole-sequence `__call__` and a streaming `step`
     # that draw the same spikes from the same key.
     ModuleDescriptor(
@@ -399,6 +403,12 @@ OTHER_MODULES = (
             ("psu_lif", {"learn_beta": True}),
             ("li", {"learn_beta": True})]),
         (3, 16, 6), "nir_spiking_sequential"),
+    # S5's token encoder: token ids in, so no floating checks.
+    ModuleDescriptor(
+        "OneHotDense", lambda: backbone.OneHotDense(6, 20), (3, 14),
+        "one_hot_dense",
+        make_input=lambda rng: rng.integers(0, 20, (3, 14)).astype(np.int32),
+        floating=False),
     ModuleDescriptor(
         "SequenceModel_lru",
         lambda: backbone.SequenceModel(

@@ -1,5 +1,6 @@
 """Tests for spike_ssm.zoo: names, typed options, factories, tasks."""
 
+import inspect
 import typing
 
 from absl.testing import absltest
@@ -178,6 +179,97 @@ class NeuronTableTest(parameterized.TestCase):
     self.assertLen(rates, 2)
     self.assertTrue(all(0.0 < float(r) <= 1.0 for r in rates))
     self.assertEqual(y.shape, x.shape)
+
+
+class ModelOptionsTest(parameterized.TestCase):
+
+  def test_every_constructor_argument_is_an_option_or_comes_from_elsewhere(
+      self):
+    # A new SequenceModel / SequenceBackbone argument becomes an option
+    # without editing the zoo (or must be named as filled in elsewhere).
+    for cls, target in ((backbone.SequenceModel, "model"),
+                        (backbone.SequenceBackbone, "backbone")):
+      args = set(inspect.signature(cls.__init__).parameters) - {"self",
+                                                                  "name"}
+      mine = {k for k, v in zoo.MODEL_OPTIONS.items() if v.target == target}
+      self.assertContainsSubset(mine, args)
+    self.assertContainsSubset(
+        {"pooling", "token_encoder", "onehot_dim", "dropout_tied",
+         "bn_momentum", "discard_postnorm", "norm", "prenorm", "glu",
+         "dropout", "positions"}, zoo.model_options())
+    self.assertNotIn("vocab_size", zoo.model_options())
+
+  def test_defaults_and_types_are_the_constructors(self):
+    options = zoo.model_options()
+    self.assertEqual((options["token_encoder"].type,
+                      options["token_encoder"].default), (str, "embed"))
+    self.assertEqual((options["onehot_dim"].type,
+                      options["onehot_dim"].optional), (int, True))
+    self.assertEqual((options["bn_momentum"].type,
+                      options["bn_momentum"].default), (float, 0.9))
+    for key in ("dropout_tied", "discard_postnorm"):
+      self.assertEqual((options[key].type, options[key].default),
+                       (bool, False))
+
+  def test_model_kwargs_build_the_recipe(self):
+    # S5's ListOps recipe: one-hot width 20, masked mean, tied dropout,
+    # batch-norm momentum 0.95 (configs/tables/README.md section 1).
+    model_kw, backbone_kw = zoo.model_kwargs(
+        token_encoder="onehot_dense", onehot_dim=20, pooling="masked_mean",
+        dropout_tied=True, bn_momentum=0.95, norm="batch", dropout=0.1)
+    self.assertEqual(model_kw, dict(token_encoder="onehot_dense",
+                                    onehot_dim=20, pooling="masked_mean"))
+    self.assertEqual(backbone_kw, dict(dropout_tied=True, bn_momentum=0.95,
+                                       norm="batch", dropout=0.1))
+
+    def forward(batch):
+      return backbone.SequenceModel(
+          num_classes=3, input_kind="tokens", vocab_size=18, **model_kw,
+          backbone=dict(layer=zoo.layer_factory("s5", state_size=2),
+                        num_layers=1, width=4, **backbone_kw))(
+                            batch, is_training=True)
+
+    batch = {"inputs": jnp.ones((2, 5), jnp.int32),
+             "lengths": jnp.asarray([5, 3])}
+    params, _ = jax.eval_shape(hk.transform_with_state(forward).init,
+                               jax.random.PRNGKey(0), batch)
+    self.assertEqual(params["sequence_model/embed"]["w"].shape, (20, 4))
+
+  def test_unknown_option_lists_the_valid_ones(self):
+    with self.assertRaisesRegex(
+        ValueError, r"Unknown option\(s\) \['pool'\] for the model; valid "
+        r"options are \[.*'pooling'"):
+      zoo.model_kwargs(pool="mean")
+    with self.assertRaisesRegex(ValueError, r"\['bn_momentun'\]"):
+      zoo.model_options_config(bn_momentun=0.9)
+
+  def test_model_options_config_types_its_placeholders(self):
+    c = zoo.model_options_config(pooling="masked_mean")
+    self.assertEqual(set(c), set(zoo.model_options()))
+    self.assertEqual((c.pooling, c.bn_momentum, c.onehot_dim),
+                     ("masked_mean", 0.9, None))
+    c.onehot_dim = 20
+    with self.assertRaises(TypeError):
+      c.onehot_dim = "twenty"
+    with self.assertRaises(TypeError):
+      c.dropout_tied = "yes"
+
+  @parameterized.parameters("s4", "s4d", "spiking_ssm", "loongspike")
+  def test_recipe_layer_options(self, name):
+    options = zoo.layer_options(name)
+    self.assertEqual((options["b_clip"].type, options["b_clip"].default,
+                      options["b_clip"].optional), (float, 2.0, True))
+    self.assertEqual((options["trainable_b"].type,
+                      options["trainable_b"].default), (bool, True))
+    if name in ("spiking_ssm", "loongspike"):
+      self.assertEqual(options["sdn_topology"].default, "paper")
+      self.assertFalse(options["dropout_twice"].default)
+    # An unclipped B is a typed placeholder a config can fill.
+    c = zoo.layer_options_config(name, b_clip=None, trainable_b=False)
+    self.assertIsNone(c.b_clip)
+    c.b_clip = 2.0
+    with self.assertRaises(TypeError):
+      c.b_clip = "2"
 
 
 class TaskTableTest(parameterized.TestCase):

@@ -1,7 +1,7 @@
 """Sequence backbone, pooling and task heads.
 
     inputs (B, T) ids or (B, T, C) features
-      -> encoder: embedding or linear to width D
+      -> encoder: embedding (or one-hot x dense) or linear to width D
       -> positions (optional): + sinusoidal or learned table  (Transformer)
       -> N blocks:  x <- x + GLU(neuron(layer(norm(x))))   (prenorm)
                     x <- norm(x + GLU(neuron(layer(x))))   (postnorm)
@@ -20,6 +20,26 @@ also get the `(B, T)` mask (attention uses it to ignore padded keys, a
 backward RNN to start at the last real token), and those with
 `accepts_is_training = True` get `is_training` for their own dropout.
 
+Recipe options (each default keeps the behaviour above; each setting
+reproduces a released training code, see configs/tables/README.md):
+
+  token_encoder="onehot_dense"  token ids become a one-hot code of width
+      `onehot_dim` (default vocab_size; S5 uses 20 for ListOps) through a
+      dense layer with LeCun-normal weights (truncated normal, standard
+      deviation 1/sqrt(onehot_dim)) and a zero bias: S5's encoder
+      (`s5/train_helpers.py:310-311`, `s5/seq_model.py:39`). The default
+      "embed" is `hk.Embed` (standard deviation 1, no bias).
+  pooling="masked_mean"  the mean over valid positions only.
+  dropout_tied=True  one dropout mask per (example, feature), shared by
+      every time step (S5's `broadcast_dims=[0]`, S4's `DropoutNd`).
+  bn_momentum  the batch norm's running-average momentum in the Flax
+      convention, `running <- m running + (1 - m) batch` (PyTorch's
+      momentum 0.1 is 0.9 here; S5 uses 0.95 on most LRA tasks).
+  discard_postnorm=True  with `prenorm=False`, the norm is computed on the
+      block's output and its result thrown away (batch-norm statistics
+      still update), as SpikingSSM's released `ss4d.py:212-214` does; no
+      effect with `prenorm=True`.
+
 Quantisation (`quantize` = "none" | "int8" | "ternary", config key
 `model.quantize`): the position-wise projections inside the model, i.e. the
 GLU projections of every block (`glu/out1`, `glu/out2`) and the dual-encoder
@@ -33,6 +53,7 @@ do not change with `quantize`.
 """
 
 from collections.abc import Callable, Mapping
+import numbers
 from typing import Any
 
 import haiku as hk
@@ -47,6 +68,7 @@ NORMS = ("layer", "batch", "none")
 GLUS = ("none", "gelu", "full_glu", "half_glu1", "half_glu2")
 POOLINGS = ("mean", "masked_mean", "last", "none")
 POSITIONS = ("none", "sinusoidal", "learned")
+TOKEN_ENCODERS = ("embed", "onehot_dense")
 
 
 def length_mask(lengths: jax.Array | None, seq_len: int,
@@ -93,21 +115,40 @@ class SequenceBatchNorm(hk.Module):
             offset.astype(x.dtype))
 
 
-def _norm(kind: str, name: str):
+def _norm(kind: str, name: str, bn_momentum: float = 0.9):
   if kind == "layer":
     ln = hk.LayerNorm(axis=-1, create_scale=True, create_offset=True,
                       name=name)
     return lambda x, mask, is_training: ln(x)
   if kind == "batch":
-    bn = SequenceBatchNorm(name=name)
+    bn = SequenceBatchNorm(decay=bn_momentum, name=name)
     return bn
   return lambda x, mask, is_training: x
 
 
-def _dropout(x, rate, is_training):
-  if is_training and rate > 0:
+def _dropout(x, rate, is_training, tied: bool = False):
+  """Dropout of `(B, T, D)` x; `tied`: one mask per (example, feature)."""
+  if not (is_training and rate > 0):
+    return x
+  if not tied:
     return hk.dropout(hk.next_rng_key(), rate, x)
-  return x
+  # The mask broadcasts over time (axis -2): whole channels are dropped.
+  shape = x.shape[:-2] + (1,) + x.shape[-1:]
+  keep = jax.random.bernoulli(hk.next_rng_key(), 1.0 - rate, shape)
+  return jnp.where(keep, x / (1.0 - rate), jnp.zeros((), x.dtype))
+
+
+def _check_rate(name: str, value) -> float:
+  if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+      or not 0.0 <= value < 1.0):
+    raise ValueError(f"{name} must be a number in [0, 1), got {value!r}.")
+  return float(value)
+
+
+def _check_flag(name: str, value) -> bool:
+  if not isinstance(value, bool):
+    raise TypeError(f"{name} must be a bool, got {value!r}.")
+  return value
 
 
 class GatedOutput(hk.Module):
@@ -118,24 +159,28 @@ class GatedOutput(hk.Module):
   full_glu  y = W1 gelu(x) * sigmoid(W2 gelu(x))
   half_glu1 y = gelu(x) * sigmoid(W gelu(x))
   half_glu2 y = x * sigmoid(W gelu(x))
-  Dropout follows the activation and the gate. With `quantize` "int8" or
-  "ternary" the projections W, W1, W2 are `QuantLinear`s.
+  Dropout follows the activation and the gate; with `dropout_tied` each
+  site draws one mask per (example, feature), shared over time. With
+  `quantize` "int8" or "ternary" the projections W, W1, W2 are
+  `QuantLinear`s.
   """
 
   def __init__(self, kind: str, dropout: float, *, quantize: str = "none",
-               name: str | None = None):
+               dropout_tied: bool = False, name: str | None = None):
     super().__init__(name=name)
     if kind not in GLUS:
       raise ValueError(f"glu must be one of {GLUS}, got {kind!r}.")
     self.kind = kind
     self.dropout = dropout
+    self.dropout_tied = _check_flag("dropout_tied", dropout_tied)
     self.quantize = quant_layers.check_quantize(quantize)
 
   def __call__(self, x: jax.Array, is_training: bool) -> jax.Array:
     if self.kind == "none":
       return x
     d = x.shape[-1]
-    g = _dropout(jax.nn.gelu(x), self.dropout, is_training)
+    g = _dropout(jax.nn.gelu(x), self.dropout, is_training,
+                 self.dropout_tied)
     if self.kind == "gelu":
       return g
     linear = lambda name: quant_layers.linear(d, quantize=self.quantize,
@@ -146,7 +191,7 @@ class GatedOutput(hk.Module):
       y = g * jax.nn.sigmoid(linear("out2")(g))
     else:
       y = x * jax.nn.sigmoid(linear("out2")(g))
-    return _dropout(y, self.dropout, is_training)
+    return _dropout(y, self.dropout, is_training, self.dropout_tied)
 
 
 LayerFactory = Callable[[], hk.Module]
@@ -185,9 +230,11 @@ class SequenceBackbone(hk.Module):
   """N residual blocks around a sequence layer, `(B, T, D) -> (B, T, D)`.
 
   Each block is `x + GLU(neuron(layer(norm(x))))` (prenorm) or
-  `norm(x + GLU(neuron(layer(x))))` (postnorm), with padded positions zeroed
-  before the layer and after the residual. `quantize` ("none", "int8",
-  "ternary") fake-quantises the GLU projections (see the module docstring).
+  `norm(x + GLU(neuron(layer(x))))` (postnorm; `x + GLU(...)` with
+  `discard_postnorm`), with padded positions zeroed before the layer and
+  after the residual. `dropout_tied`, `bn_momentum`: module docstring.
+  `quantize` ("none", "int8", "ternary") fake-quantises the GLU projections
+  (see the module docstring).
   """
 
   def __init__(self,
@@ -201,6 +248,9 @@ class SequenceBackbone(hk.Module):
                dropout: float = 0.0,
                neuron: NeuronFactory | None = None,
                quantize: str = "none",
+               dropout_tied: bool = False,
+               bn_momentum: float = 0.9,
+               discard_postnorm: bool = False,
                name: str | None = None):
     """Constructs the backbone.
 
@@ -216,11 +266,19 @@ class SequenceBackbone(hk.Module):
       neuron: None, or a factory `width -> SpikingCore` of the spiking stage
         after the layer (e.g. `spike_ssm.zoo.neuron_factory("lif")`).
       quantize: "none", "int8" or "ternary" (module docstring).
+      dropout_tied: one dropout mask per (example, feature), shared over
+        time (S5, S4), instead of one per element.
+      bn_momentum: running-average momentum of `norm="batch"` in [0, 1),
+        Flax convention (module docstring); 0.9 = PyTorch's 0.1.
+      discard_postnorm: with `prenorm=False`, compute the norm of the
+        block's output and discard it (SpikingSSM's released code; module
+        docstring). No effect with `prenorm=True`.
       name: module name.
 
     Raises:
-      ValueError: an unknown norm, GLU or quantize mode, or a size < 1.
-      TypeError: a layer or neuron that is not a factory.
+      ValueError: an unknown norm, GLU or quantize mode, a size < 1, a
+        dropout rate or `bn_momentum` outside [0, 1).
+      TypeError: a layer or neuron that is not a factory, a non-bool flag.
     """
     super().__init__(name=name)
     _check_factory("layer", layer, "spike_ssm.zoo.layer_factory(name, ...)")
@@ -242,7 +300,11 @@ class SequenceBackbone(hk.Module):
     self.norm = norm
     self.prenorm = prenorm
     self.glu = glu
-    self.dropout = dropout
+    self.dropout = _check_rate("dropout", dropout)
+    self.dropout_tied = _check_flag("dropout_tied", dropout_tied)
+    self.bn_momentum = _check_rate("bn_momentum", bn_momentum)
+    self.discard_postnorm = _check_flag("discard_postnorm", discard_postnorm)
+    _check_flag("prenorm", prenorm)
 
   def __call__(self, x: jax.Array, mask: jax.Array, *,
                is_training: bool) -> jax.Array:
@@ -251,7 +313,7 @@ class SequenceBackbone(hk.Module):
     x = x * m
     for i in range(self.num_layers):
       with hk.experimental.name_scope(f"block_{i}"):
-        norm = _norm(self.norm, "norm")
+        norm = _norm(self.norm, "norm", self.bn_momentum)
         skip = x
         h = norm(x, mask, is_training) * m if self.prenorm else x
         layer = self.layer()
@@ -264,10 +326,16 @@ class SequenceBackbone(hk.Module):
         if self.neuron is not None:
           h = SpikingStage(self.neuron, self.width, name="neuron")(h, mask)
         h = GatedOutput(self.glu, self.dropout, quantize=self.quantize,
+                        dropout_tied=self.dropout_tied,
                         name="glu")(h, is_training)
         x = skip + h.astype(skip.dtype)
         if not self.prenorm:
-          x = norm(x, mask, is_training)
+          if self.discard_postnorm:
+            # ss4d.py:212-214: `z = norm(z)` of the block's output, never
+            # read again; only the batch-norm statistics keep its trace.
+            norm(h.astype(skip.dtype) * m, mask, is_training)
+          else:
+            x = norm(x, mask, is_training)
         x = x * m
     return x
 
@@ -340,6 +408,49 @@ class PositionalEncoding(hk.Module):
     return x + table[:t].astype(x.dtype)
 
 
+class OneHotDense(hk.Module):
+  """Token ids through a one-hot code and a dense layer, `(B, T) -> (B, T, D)`.
+
+  `y = one_hot(ids, in_dim) @ w + b`, computed as the row lookup `w[ids] + b`
+  (the same numbers, exactly). `w` `(in_dim, D)` is LeCun-normal: a normal
+  truncated at two standard deviations and rescaled so its standard
+  deviation is `1/sqrt(in_dim)` (Flax's `lecun_normal`, the default of the
+  `nn.Dense` S5 encodes tokens with); `b` `(D,)` starts at zero. Ids must lie
+  in `[0, in_dim)`.
+  """
+
+  def __init__(self, width: int, in_dim: int, name: str | None = None):
+    """Constructs the encoder.
+
+    Args:
+      width: the output width D >= 1.
+      in_dim: the one-hot width >= 1 (at least the vocabulary size).
+      name: module name.
+
+    Raises:
+      ValueError: a size that is not an int >= 1.
+    """
+    super().__init__(name=name)
+    for arg, value in (("width", width), ("in_dim", in_dim)):
+      if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"OneHotDense: `{arg}` must be an int >= 1, got "
+                         f"{value!r}.")
+    self.width = width
+    self.in_dim = in_dim
+
+  def __call__(self, ids: jax.Array) -> jax.Array:
+    """ids: integer `(...)` -> float32 `(..., D)`."""
+    ids = jnp.asarray(ids)
+    if not jnp.issubdtype(ids.dtype, jnp.integer):
+      raise TypeError(f"OneHotDense: `ids` must be integers, got dtype "
+                      f"{ids.dtype}.")
+    w = hk.get_parameter(
+        "w", (self.in_dim, self.width), jnp.float32,
+        hk.initializers.VarianceScaling(1.0, "fan_in", "truncated_normal"))
+    b = hk.get_parameter("b", (self.width,), jnp.float32, jnp.zeros)
+    return jnp.take(w, ids, axis=0) + b
+
+
 class SequenceModel(hk.Module):
   """Encoder + backbone + pooling + head for every task kind.
 
@@ -351,7 +462,9 @@ class SequenceModel(hk.Module):
   attention layers need one, recurrent and SSM layers do not).
   `quantize` ("none", "int8", "ternary") fake-quantises the backbone's GLU
   projections and the dual MLP; the encoder and the head stay float (see
-  the module docstring).
+  the module docstring). `token_encoder` ("embed" or "onehot_dense", with
+  `onehot_dim`) chooses how token ids are encoded (module docstring);
+  continuous inputs always go through a linear encoder.
   """
 
   def __init__(self,
@@ -366,8 +479,24 @@ class SequenceModel(hk.Module):
                max_len: int | None = None,
                backbone: Mapping[str, Any],
                quantize: str = "none",
+               token_encoder: str = "embed",
+               onehot_dim: int | None = None,
                name: str | None = None):
     super().__init__(name=name)
+    if token_encoder not in TOKEN_ENCODERS:
+      raise ValueError(f"token_encoder must be one of {TOKEN_ENCODERS}, got "
+                       f"{token_encoder!r}.")
+    if onehot_dim is not None:
+      if token_encoder != "onehot_dense":
+        raise ValueError(
+            f"onehot_dim={onehot_dim!r} is the one-hot width of "
+            "token_encoder='onehot_dense'; token_encoder is "
+            f"{token_encoder!r}.")
+      if (isinstance(onehot_dim, bool) or not isinstance(onehot_dim, int)
+          or onehot_dim < (vocab_size or 1)):
+        raise ValueError(
+            f"onehot_dim must be None or an int >= vocab_size={vocab_size}, "
+            f"got {onehot_dim!r}.")
     if positions not in POSITIONS:
       raise ValueError(
           f"positions must be one of {POSITIONS}, got {positions!r}.")
@@ -396,6 +525,8 @@ class SequenceModel(hk.Module):
     self.positions = positions
     self.max_len = max_len
     self.quantize = quantize
+    self.token_encoder = token_encoder
+    self.onehot_dim = onehot_dim
     self.backbone_kwargs = dict(backbone, quantize=quantize)
 
   def __call__(self, batch: Mapping[str, jax.Array], *,
@@ -405,7 +536,10 @@ class SequenceModel(hk.Module):
     # Created here (not in a helper method) so parameter paths stay
     # `sequence_model/~/embed`, `.../backbone/block_i/...`; both documents of
     # a dual task share these two modules.
-    if self.input_kind == "tokens":
+    if self.input_kind == "tokens" and self.token_encoder == "onehot_dense":
+      embed = OneHotDense(width, self.onehot_dim or self.vocab_size,
+                          name="embed")
+    elif self.input_kind == "tokens":
       embed = hk.Embed(self.vocab_size, width, name="embed")
     else:
       embed = hk.Linear(width, name="encoder")

@@ -58,6 +58,34 @@ parameters"). Receptive field: `K` steps. The neuron's memory of an input
 
 `experiments/pretrain_sdn.py` trains it; the weights for `tau = 0.125` ship
 in `sdn_weights/` and `load_pretrained_sdn` reads them.
+
+The released topology (`topology="released"`)
+----------------------------------------------
+
+The network the authors released (shenshuaijie/SDN `model.py:41-80`,
+commit 709640e) differs from the description above in three places: its
+depthwise convolution is padded by `K` on both sides and truncated to the
+first `T` outputs, so the output at `t` sees `a_{t-K} ... a_{t-1}` (not
+`a_{t-K+1} ... a_t`); batch norm follows the depthwise convolution (over
+all `T + K + 1` outputs, before the truncation) and the 1 x 1 layer; and the
+residual goes around the 1 x 1 layer, not around the convolution; the lift
+has no bias. With the batch norms folded into the weights (as in the
+shipped TorchScript file), in the same weight names (`b_in = 0` there):
+
+.. math::
+
+  a_t &= w_{in} x_t + b_{in}                                       \\
+  c_t &= \mathrm{relu}\big(\textstyle\sum_{k<K} w_{conv}[k] \odot
+         a_{t-1-k} + b_{conv}\big)                                  \\
+  e_t &= \mathrm{relu}(c_t W_{mix} + b_{mix} + c_t), \qquad
+  \hat m_t = e_t \cdot w_{out} + b_{out}
+
+(`a_t = 0` for `t < 0`). The prediction at `t` depends on the currents
+`x_{t-K} ... x_{t-1}` only. `SDN(topology="released")` is the trainable
+form with its batch norms (PyTorch's semantics: momentum 0.1, eps 1e-5,
+running variance unbiased); `fold_batch_norm` turns its parameters and
+statistics into the weights above. The packaged weights are of the
+"paper" topology.
 """
 
 from collections.abc import Mapping
@@ -85,6 +113,20 @@ WEIGHT_NAMES = ("w_in", "b_in", "w_conv", "b_conv", "w_mix", "b_mix", "w_out",
 WEIGHTS_DIR = pathlib.Path(__file__).resolve().parent / "sdn_weights"
 
 Weights = Mapping[str, jax.Array | np.ndarray]
+# "paper": the network described above (what the packaged weights are);
+# "released": the authors' released network (module docstring).
+TOPOLOGIES = ("paper", "released")
+# Batch norm of the released training form (PyTorch's BatchNorm1d defaults).
+BN_MOMENTUM = 0.1
+BN_EPS = 1e-5
+
+
+def check_topology(topology) -> str:
+  """`topology` if it is one of `TOPOLOGIES` (else ValueError naming it)."""
+  if not isinstance(topology, str) or topology not in TOPOLOGIES:
+    raise ValueError(
+        f"topology must be one of {TOPOLOGIES}, got {topology!r}.")
+  return topology
 
 
 # ----------------------------------------------------------------------------
@@ -230,8 +272,14 @@ def check_weights(weights: Weights) -> tuple[int, int]:
   return h, k
 
 
+def _shift(a: jax.Array) -> jax.Array:
+  """`a_{t-1}` along time axis 0 (zero at t = 0)."""
+  return jnp.concatenate([jnp.zeros_like(a[:1]), a[:-1]], axis=0)
+
+
 def sdn_leaked_membrane(weights: Weights, currents: jax.Array, *,
-                        time_major: bool = False) -> jax.Array:
+                        time_major: bool = False,
+                        topology: str = "paper") -> jax.Array:
   """The SDN's prediction of the leaked membrane `m_t`, all steps at once.
 
   Args:
@@ -240,14 +288,18 @@ def sdn_leaked_membrane(weights: Weights, currents: jax.Array, *,
       `(T, B, C)` with `time_major=True`; floating. Every channel goes
       through the same network.
     time_major: layout of `currents` and of the result.
+    topology: "paper" or "released" (module docstring); the weights must
+      be of that topology.
 
   Returns:
     `m_hat`, same shape and dtype as `currents` (computed in >= float32).
 
   Raises:
-    ValueError: malformed weights, or `currents` without batch/time axes.
+    ValueError: malformed weights, an unknown topology, or `currents`
+      without batch/time axes.
     TypeError: non-floating `currents` or non-mapping weights.
   """
+  check_topology(topology)
   check_weights(weights)
   currents = jnp.asarray(currents)
   base.check_float_input("sdn_leaked_membrane", currents, "currents")
@@ -260,9 +312,15 @@ def sdn_leaked_membrane(weights: Weights, currents: jax.Array, *,
   x = currents if time_major else currents.swapaxes(0, 1)  # [T, B, C]
   a = x.astype(acc)[..., None] * w["w_in"] + w["b_in"]  # [T, B, C, H]
   # The hidden channel is the conv's depthwise channel; (B, C) are batch axes.
-  c = jax.nn.relu(
-      conv.causal_conv(a, w["w_conv"], time_major=True) + w["b_conv"] + a)
-  e = jax.nn.relu(c @ w["w_mix"] + w["b_mix"])  # [T, B, C, H]
+  if topology == "paper":
+    c = jax.nn.relu(
+        conv.causal_conv(a, w["w_conv"], time_major=True) + w["b_conv"] + a)
+    e = jax.nn.relu(c @ w["w_mix"] + w["b_mix"])  # [T, B, C, H]
+  else:
+    c = jax.nn.relu(
+        conv.causal_conv(_shift(a), w["w_conv"], time_major=True) +
+        w["b_conv"])
+    e = jax.nn.relu(c @ w["w_mix"] + w["b_mix"] + c)
   m = e @ w["w_out"] + w["b_out"]  # [T, B, C]
   if not time_major:
     m = m.swapaxes(0, 1)  # [B, T, C]
@@ -271,7 +329,8 @@ def sdn_leaked_membrane(weights: Weights, currents: jax.Array, *,
 
 def sdn_spikes(weights: Weights, currents: jax.Array, *,
                surrogate="triangular", slope: float | None = None,
-               time_major: bool = False) -> jax.Array:
+               time_major: bool = False, topology: str = "paper"
+               ) -> jax.Array:
   """Spikes of the SDN soma: `spike(sg(m_hat(I)) + I - 1)`.
 
   The SDN is frozen: its prediction is a constant of the backward pass
@@ -284,13 +343,14 @@ def sdn_spikes(weights: Weights, currents: jax.Array, *,
     surrogate: surrogate gradient of the spike.
     slope: its width (None: default).
     time_major: layout of `currents` and of the result.
+    topology: of the weights, "paper" or "released" (module docstring).
 
   Returns:
     Spikes (exactly 0/1), same shape and dtype as `currents`.
   """
   m = lax.stop_gradient(
       sdn_leaked_membrane(weights, lax.stop_gradient(currents),
-                          time_major=time_major))
+                          time_major=time_major, topology=topology))
   return surrogate_lib.spike(m + currents - THRESHOLD, surrogate, slope)
 
 
@@ -331,42 +391,149 @@ class SDN(hk.Module):
   depthwise causal convolution with a residual, pointwise layers and ReLUs,
   under 200 parameters. Use `load_pretrained_sdn` for trained weights; a
   SpikingSSM uses them as constants, not through this module.
+
+  `topology="released"` builds the authors' released network in its
+  training form (module docstring): parameters `w_in`, `w_conv`, `b_conv`,
+  `w_mix`, `b_mix`, `w_out`, `b_out` (no `b_in`) and the batch norms'
+  `bn_conv_scale`, `bn_conv_offset`, `bn_mix_scale`, `bn_mix_offset` `(H,)`,
+  with running statistics `bn_conv_mean`, `bn_conv_var`, `bn_mix_mean`,
+  `bn_mix_var` as Haiku state (use `hk.transform_with_state`).
+  `fold_batch_norm` gives the equivalent `WEIGHT_NAMES` weights.
   """
 
   def __init__(self, hidden: int = 8, kernel_size: int = 8,
-               name: str | None = None):
+               topology: str = "paper", name: str | None = None):
     """Constructs an SDN.
 
     Args:
       hidden: hidden channels H >= 1.
       kernel_size: causal taps K >= 1 (the receptive field).
+      topology: "paper" or "released" (module docstring).
       name: module name.
 
     Raises:
-      ValueError: a non-positive `hidden` or `kernel_size`.
+      ValueError: a non-positive `hidden` or `kernel_size`, an unknown
+        topology.
     """
     for arg, value in (("hidden", hidden), ("kernel_size", kernel_size)):
       if (isinstance(value, bool) or not isinstance(value, (int, np.integer))
           or value < 1):
         raise ValueError(f"SDN: `{arg}` must be an int >= 1, got {value!r}.")
+    check_topology(topology)
     super().__init__(name=name)
     self.hidden = int(hidden)
     self.kernel_size = int(kernel_size)
+    self.topology = topology
 
-  def __call__(self, currents: jax.Array, *,
-               time_major: bool = False) -> jax.Array:
+  def __call__(self, currents: jax.Array, *, time_major: bool = False,
+               is_training: bool = False) -> jax.Array:
     """Predicted leaked membrane `m_hat`, same shape and dtype as `currents`.
 
     Args:
       currents: `(B, T, C)`, or `(T, B, C)` with `time_major=True`.
       time_major: layout of `currents` and of the result.
+      is_training: "released" only: normalise with the batch's statistics
+        and update the running ones (else use the running ones).
     """
     shapes = weight_shapes(self.hidden, self.kernel_size)
+    names = WEIGHT_NAMES if self.topology == "paper" else tuple(
+        n for n in WEIGHT_NAMES if n != "b_in")
     weights = {
         n: hk.get_parameter(n, shapes[n], jnp.float32,
                             _init_for(n, self.hidden, self.kernel_size))
-        for n in WEIGHT_NAMES}
-    return sdn_leaked_membrane(weights, currents, time_major=time_major)
+        for n in names}
+    if self.topology == "paper":
+      return sdn_leaked_membrane(weights, currents, time_major=time_major)
+    return self._released(weights, currents, time_major, is_training)
+
+  def _batch_norm(self, name: str, x: jax.Array,
+                  is_training: bool) -> jax.Array:
+    """PyTorch `BatchNorm1d` over every axis but the last (H)."""
+    h = self.hidden
+    scale = hk.get_parameter(f"{name}_scale", (h,), jnp.float32, jnp.ones)
+    offset = hk.get_parameter(f"{name}_offset", (h,), jnp.float32, jnp.zeros)
+    mean_ema = hk.get_state(f"{name}_mean", (h,), jnp.float32, jnp.zeros)
+    var_ema = hk.get_state(f"{name}_var", (h,), jnp.float32, jnp.ones)
+    if is_training:
+      axes = tuple(range(x.ndim - 1))
+      mean = x.mean(axes)
+      var = jnp.square(x - mean).mean(axes)
+      n = x.size // h
+      if not hk.running_init():
+        m = BN_MOMENTUM
+        hk.set_state(f"{name}_mean", (1 - m) * mean_ema + m * mean)
+        hk.set_state(f"{name}_var",
+                     (1 - m) * var_ema + m * var * n / max(n - 1, 1))
+    else:
+      mean, var = mean_ema, var_ema
+    return (x - mean) * (scale * lax.rsqrt(var + BN_EPS)) + offset
+
+  def _released(self, w, currents, time_major, is_training):
+    currents = jnp.asarray(currents)
+    base.check_float_input("SDN", currents, "currents")
+    if currents.ndim < 2:
+      raise ValueError("SDN: `currents` must have a batch and a time axis; "
+                       f"got shape {currents.shape}.")
+    acc = jnp.promote_types(currents.dtype, jnp.float32)
+    w = {n: v.astype(acc) for n, v in w.items()}
+    x = currents if time_major else currents.swapaxes(0, 1)  # [T, B, C]
+    t, k = x.shape[0], self.kernel_size
+    a = x.astype(acc)[..., None] * w["w_in"]  # [T, B, C, H], no bias.
+    # The conv's T + K + 1 outputs (padding K on both sides): batch norm
+    # sees them all, then the first T are kept.
+    a = jnp.concatenate([a, jnp.zeros((k + 1,) + a.shape[1:], acc)], axis=0)
+    c = conv.causal_conv(_shift(a), w["w_conv"], time_major=True) + w[
+        "b_conv"]
+    c = jax.nn.relu(self._batch_norm("bn_conv", c, is_training)[:t])
+    mix = self._batch_norm("bn_mix", c @ w["w_mix"] + w["b_mix"],
+                           is_training)
+    e = jax.nn.relu(mix + c)
+    m = e @ w["w_out"] + w["b_out"]
+    if not time_major:
+      m = m.swapaxes(0, 1)
+    return m.astype(currents.dtype)
+
+
+def fold_batch_norm(params: Mapping[str, jax.Array],
+                    state: Mapping[str, jax.Array]) -> dict[str, np.ndarray]:
+  """The inference weights of a released-topology `SDN`, batch norms folded.
+
+  Args:
+    params: the module's parameters (`params["sdn"]` of a transform).
+    state: its running statistics (`state["sdn"]`).
+
+  Returns:
+    float32 weights under `WEIGHT_NAMES` (`b_in = 0`) such that
+    `sdn_leaked_membrane(w, x, topology="released")` equals the module in
+    evaluation mode.
+
+  Raises:
+    ValueError: a missing parameter or statistic.
+  """
+  need_p = ("w_in", "w_conv", "b_conv", "w_mix", "b_mix", "w_out", "b_out",
+            "bn_conv_scale", "bn_conv_offset", "bn_mix_scale", "bn_mix_offset")
+  need_s = ("bn_conv_mean", "bn_conv_var", "bn_mix_mean", "bn_mix_var")
+  for what, tree, need in (("params", params, need_p),
+                           ("state", state, need_s)):
+    missing = [n for n in need if n not in tree]
+    if missing:
+      raise ValueError(f"fold_batch_norm: `{what}` lacks {missing}; pass "
+                       "a released-topology SDN's params and state.")
+  p = {n: np.asarray(params[n], np.float64) for n in need_p}
+  st = {n: np.asarray(state[n], np.float64) for n in need_s}
+  s1 = p["bn_conv_scale"] / np.sqrt(st["bn_conv_var"] + BN_EPS)
+  s2 = p["bn_mix_scale"] / np.sqrt(st["bn_mix_var"] + BN_EPS)
+  out = {
+      "w_in": p["w_in"],
+      "b_in": np.zeros_like(p["w_in"]),
+      "w_conv": p["w_conv"] * s1,
+      "b_conv": (p["b_conv"] - st["bn_conv_mean"]) * s1 + p["bn_conv_offset"],
+      "w_mix": p["w_mix"] * s2,
+      "b_mix": (p["b_mix"] - st["bn_mix_mean"]) * s2 + p["bn_mix_offset"],
+      "w_out": p["w_out"],
+      "b_out": p["b_out"],
+  }
+  return {n: np.asarray(v, np.float32) for n, v in out.items()}
 
 
 # ----------------------------------------------------------------------------
@@ -395,14 +562,17 @@ def available_taus() -> tuple[float, ...]:
   return tuple(sorted(taus))
 
 
-def save_sdn_weights(path, weights: Weights, tau: float,
-                     **metadata: float) -> pathlib.Path:
+def save_sdn_weights(path, weights: Weights, tau: float, *,
+                     topology: str = "paper", **metadata: float
+                     ) -> pathlib.Path:
   """Writes SDN weights (float32) with `tau` and scalar metadata to `.npz`.
 
   Args:
     path: destination file (`.npz` is appended if missing).
     weights: the SDN weights.
     tau: the decay they were trained for.
+    topology: the weights' topology (`TOPOLOGIES`); stored unless "paper"
+      (a file without it is of the "paper" topology).
     **metadata: extra float scalars stored alongside (e.g. the held-out
       spike agreement).
 
@@ -412,6 +582,8 @@ def save_sdn_weights(path, weights: Weights, tau: float,
   check_weights(weights)
   arrays = {n: np.asarray(weights[n], np.float32) for n in WEIGHT_NAMES}
   arrays["tau"] = np.float32(check_tau(tau))
+  if check_topology(topology) != "paper":
+    arrays["topology"] = np.asarray(topology)
   for key, value in metadata.items():
     arrays[f"meta_{key}"] = np.float32(value)
   path = pathlib.Path(path)
@@ -439,6 +611,14 @@ def load_sdn_weights(path) -> tuple[dict[str, np.ndarray], float]:
   for w in weights.values():
     w.setflags(write=False)
   return weights, tau
+
+
+def sdn_file_topology(path) -> str:
+  """The topology of the weights in an `.npz` of `save_sdn_weights`."""
+  with np.load(pathlib.Path(path)) as data:
+    if "topology" not in data:
+      return "paper"
+    return check_topology(str(data["topology"]))
 
 
 @functools.lru_cache(maxsize=8)

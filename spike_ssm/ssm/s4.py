@@ -54,6 +54,16 @@ rank)`; ranks above the measure's minimum add zero rows to `p` (as S4).
 Parameters: `lambda_re`, `lambda_im` `(M,)`, `p` `(R, M, 2)`, `b`
 `(M, 2)`, `c` [, `c_bwd`] `(D, M, 2)`, `log_dt` `(D,)`, `d` `(D,)`.
 
+B clip and fixed B (both layers). `b_clip` (default 2.0) clips the
+imaginary part of the initial `B` to `[-b_clip, b_clip]`, as S4's released
+code does for S4 and S4D-LegS (state-spaces/s4 main,
+`src/models/hippo/hippo.py:203,274-275`, `nplr(..., B_clip=2.0)`); None keeps
+the unclipped eigenbasis `V^* B` (S4 at tag v1, S4D at v3.0.0). Only HiPPO
+B's are affected: S4D's "lin", "inv" and "real" start at `B = 1`.
+`trainable_b=False` makes `B` a constant at its initial value instead of
+the parameter `b` (SpikingSSM's `trainable_B: false`, whose kernel has
+`B = 1`).
+
 Both: `C ~ CN(0, 1)` (real and imaginary parts `N(0, 1/2)`), `log_dt`
 log-uniform on `[dt_min, dt_max]`, `d ~ N(0, 1)`. Bidirectional layers add
 a readout `c_bwd` of the same SSM over the strict future,
@@ -90,6 +100,27 @@ class S4DState(NamedTuple):
 class S4State(NamedTuple):
   """Streaming state of an `S4`: the real form `h` `(B, D, N)`, float32."""
   h: jax.Array
+
+
+def _check_b_clip(owner: str, b_clip) -> float | None:
+  if b_clip is None:
+    return None
+  return checks.check_float(owner, "b_clip", b_clip, above=0.0)
+
+
+def clip_b(b: np.ndarray, b_clip: float | None) -> np.ndarray:
+  """`Re(b) + i clip(Im(b), -b_clip, b_clip)` (S4's `B_clip`); None: `b`."""
+  if b_clip is None:
+    return b
+  return b.real + 1j * np.clip(b.imag, -b_clip, b_clip)
+
+
+def _b_param(trainable: bool, shape, value: np.ndarray) -> jax.Array:
+  """The `b` parameter `(..., 2)` initialised at `value`, or that constant."""
+  pairs = np.broadcast_to(np.stack([value.real, value.imag], -1), shape)
+  if not trainable:
+    return jnp.asarray(pairs, jnp.float32)
+  return hk.get_parameter("b", shape, jnp.float32, constant_init(pairs))
 
 
 def _check_state_size(owner: str, state_size) -> int:
@@ -163,6 +194,8 @@ class S4D(_ConvSSM):
                dt_min: float = 0.001,
                dt_max: float = 0.1,
                bidirectional: bool = False,
+               b_clip: float | None = 2.0,
+               trainable_b: bool = True,
                name: str | None = None):
     """Constructs an S4D layer.
 
@@ -173,12 +206,15 @@ class S4D(_ConvSSM):
       dt_min: smallest initial step, > 0.
       dt_max: largest initial step, >= dt_min.
       bidirectional: add an anti-causal readout of the future.
+      b_clip: clip of Im(B) at init (> 0), None for none (module
+        docstring); only "legs" has a complex B.
+      trainable_b: B is the parameter `b`; False: a constant at its init.
       name: module name.
 
     Raises:
       ValueError: odd or non-positive `state_size`, unknown `init` or
-        `discretization`, `dt_min <= 0` or `dt_min > dt_max`.
-      TypeError: non-bool `bidirectional`.
+        `discretization`, `dt_min <= 0` or `dt_min > dt_max`, `b_clip <= 0`.
+      TypeError: non-bool `bidirectional` or `trainable_b`.
     """
     super().__init__(name=name)
     owner = type(self).__name__
@@ -190,6 +226,8 @@ class S4D(_ConvSSM):
     self.dt_min, self.dt_max = checks.check_step_range(owner, dt_min, dt_max)
     self.bidirectional = checks.check_bool(owner, "bidirectional",
                                            bidirectional)
+    self.b_clip = _check_b_clip(owner, b_clip)
+    self.trainable_b = checks.check_bool(owner, "trainable_b", trainable_b)
 
   def _spectrum_and_b(self) -> tuple[np.ndarray, np.ndarray]:
     """`Lambda` (M,) and `B` (M,) at init, complex128."""
@@ -200,7 +238,7 @@ class S4D(_ConvSSM):
       b = hippo.dplr("legs", n)[2][n - m:]
     else:
       b = np.ones(m, np.complex128)
-    return lam, b
+    return lam, clip_b(b, self.b_clip)
 
   def _params(self, features: int, dtype):
     """Lambda (D, M), B (D, M), C ((2,) D, M), step (D,), d (D,)."""
@@ -214,10 +252,7 @@ class S4D(_ConvSSM):
         constant_init(np.broadcast_to(np.log(-lam.real), shape)))
     a_im = hk.get_parameter("a_im", shape, jnp.float32,
                             constant_init(np.broadcast_to(lam.imag, shape)))
-    b = hk.get_parameter(
-        "b", shape + (2,), jnp.float32,
-        constant_init(np.broadcast_to(np.stack([b0.real, b0.imag], -1),
-                                      shape + (2,))))
+    b = _b_param(self.trainable_b, shape + (2,), b0)
     c = hk.get_parameter("c", shape + (2,), jnp.float32, _C_INIT)
     if self.bidirectional:
       c_bwd = hk.get_parameter("c_bwd", shape + (2,), jnp.float32, _C_INIT)
@@ -273,6 +308,8 @@ class S4(_ConvSSM):
                dt_min: float = 0.001,
                dt_max: float = 0.1,
                bidirectional: bool = False,
+               b_clip: float | None = 2.0,
+               trainable_b: bool = True,
                name: str | None = None):
     """Constructs an S4 layer.
 
@@ -284,12 +321,14 @@ class S4(_ConvSSM):
       dt_min: smallest initial step, > 0.
       dt_max: largest initial step, >= dt_min.
       bidirectional: add an anti-causal readout of the future.
+      b_clip: clip of Im(B) at init (> 0), None for none (module docstring).
+      trainable_b: B is the parameter `b`; False: a constant at its init.
       name: module name.
 
     Raises:
       ValueError: odd or non-positive `state_size`, unknown `measure`, a bad
-        `rank`, `dt_min <= 0` or `dt_min > dt_max`.
-      TypeError: non-bool `bidirectional`.
+        `rank`, `dt_min <= 0` or `dt_min > dt_max`, `b_clip <= 0`.
+      TypeError: non-bool `bidirectional` or `trainable_b`.
     """
     super().__init__(name=name)
     owner = "S4"
@@ -304,8 +343,10 @@ class S4(_ConvSSM):
     self.dt_min, self.dt_max = checks.check_step_range(owner, dt_min, dt_max)
     self.bidirectional = checks.check_bool(owner, "bidirectional",
                                            bidirectional)
+    self.b_clip = _check_b_clip(owner, b_clip)
+    self.trainable_b = checks.check_bool(owner, "trainable_b", trainable_b)
     m = self.state_size // 2
-    self._init_tables = (lam[:m], p[:, :m], b[:m])
+    self._init_tables = (lam[:m], p[:, :m], clip_b(b[:m], self.b_clip))
 
   def _params(self, features: int, dtype):
     """Lambda (M,), P (R, M), B (M,), C ((2,) D, M), step (D,), d (D,)."""
@@ -318,7 +359,7 @@ class S4(_ConvSSM):
                                  constant_init(lam.imag))
     p = hk.get_parameter("p", (self.rank, m, 2), jnp.float32,
                          constant_init(pair(p0)))
-    b = hk.get_parameter("b", (m, 2), jnp.float32, constant_init(pair(b0)))
+    b = _b_param(self.trainable_b, (m, 2), b0)
     c = hk.get_parameter("c", (features, m, 2), jnp.float32, _C_INIT)
     if self.bidirectional:
       c_bwd = hk.get_parameter("c_bwd", (features, m, 2), jnp.float32,

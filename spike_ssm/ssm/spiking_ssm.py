@@ -105,9 +105,18 @@ def _check_rate(owner: str, dropout) -> float:
   return float(dropout)
 
 
-def _resolve_sdn_weights(owner: str, sdn_weights, tau: float):
+def _resolve_sdn_weights(owner: str, sdn_weights, tau: float,
+                         topology: str = "paper"):
   """The SDN weights as read-only float32 NumPy arrays."""
   if sdn_weights is None:
+    if topology != "paper":
+      raise ValueError(
+          f"{owner}: sdn_topology={topology!r}: no pre-trained SDN of that "
+          "topology ships with spike_ssm (the packaged weights are of the "
+          "'paper' topology); pass `sdn_weights` (e.g. "
+          "`neurons.sdn.fold_batch_norm` of a trained "
+          "`SDN(topology='released')`, saved with `save_sdn_weights(..., "
+          "topology='released')`).")
     return sdn_lib.load_pretrained_sdn(tau)
   if isinstance(sdn_weights, str) or hasattr(sdn_weights, "__fspath__"):
     weights, file_tau = sdn_lib.load_sdn_weights(sdn_weights)
@@ -115,6 +124,11 @@ def _resolve_sdn_weights(owner: str, sdn_weights, tau: float):
       raise ValueError(
           f"{owner}: the SDN in {sdn_weights} was trained for tau="
           f"{file_tau:g}, but the soma has tau={tau:g}.")
+    file_topology = sdn_lib.sdn_file_topology(sdn_weights)
+    if file_topology != topology:
+      raise ValueError(
+          f"{owner}: the SDN in {sdn_weights} has topology "
+          f"{file_topology!r}, but sdn_topology={topology!r}.")
     return weights
   if isinstance(sdn_weights, Mapping):
     return {n: np.asarray(sdn_weights[n], np.float32) for n in sdn_weights}
@@ -147,6 +161,10 @@ class SpikingSSM(s4.S4D):
                slope: float | None = None,
                glu: bool = True,
                record_rate: bool = False,
+               b_clip: float | None = 2.0,
+               trainable_b: bool = True,
+               dropout_twice: bool = False,
+               sdn_topology: str = "paper",
                name: str | None = None):
     """Constructs the layer.
 
@@ -173,16 +191,29 @@ class SpikingSSM(s4.S4D):
       record_rate: store the mean spike rate as Haiku state `spike_rate`
         (needs `hk.transform_with_state`; `spike_ssm.zoo` turns it on inside
         the backbone).
+      b_clip: S4D's clip of Im(B) at init (`ssm.S4D`; no effect on the
+        default "lin" init, whose B is 1).
+      trainable_b: B is a parameter (the released `trainable_B: true`);
+        False: the constant B of the init (B = 1 for "lin": the released
+        `trainable_B: false`, `S4DKernel`).
+      dropout_twice: apply the tied dropout a second time, with its own
+        mask, to the layer's output (the released `ss4d.py:148,207`
+        applies it after the soma and on the block's output); the paper's
+        default applies it once, on the spikes.
+      sdn_topology: the SDN's topology, "paper" (the packaged weights) or
+        "released" (`neurons.sdn`; needs `sdn_weights` of that topology).
       name: module name.
 
     Raises:
-      ValueError: a bad S4D argument, mode, tau, dropout or slope, or no
-        SDN for `tau` when one is needed.
+      ValueError: a bad S4D argument, mode, tau, dropout, slope or
+        sdn_topology, or no SDN for `tau` (and the topology) when one is
+        needed.
       TypeError: non-bool flags or bad `sdn_weights`.
     """
     super().__init__(state_size, init=init, discretization=discretization,
                      dt_min=dt_min, dt_max=dt_max,
-                     bidirectional=bidirectional, name=name)
+                     bidirectional=bidirectional, b_clip=b_clip,
+                     trainable_b=trainable_b, name=name)
     owner = type(self).__name__
     self.mode = checks.check_choice(owner, "mode", mode, MODES)
     self.eval_mode = checks.check_choice(owner, "eval_mode", eval_mode, MODES)
@@ -200,9 +231,14 @@ class SpikingSSM(s4.S4D):
     self.surrogate, self.slope = surrogate, slope
     self.glu = checks.check_bool(owner, "glu", glu)
     self.record_rate = checks.check_bool(owner, "record_rate", record_rate)
+    self.dropout_twice = checks.check_bool(owner, "dropout_twice",
+                                           dropout_twice)
+    self.sdn_topology = checks.check_choice(owner, "sdn_topology",
+                                            sdn_topology, sdn_lib.TOPOLOGIES)
     self.sdn_weights = None
     if "sdn" in (self.mode, self.eval_mode):
-      self.sdn_weights = _resolve_sdn_weights(owner, sdn_weights, self.tau)
+      self.sdn_weights = _resolve_sdn_weights(owner, sdn_weights, self.tau,
+                                              self.sdn_topology)
       sdn_lib.check_weights(self.sdn_weights)
 
   # --------------------------------------------------------------------------
@@ -260,7 +296,8 @@ class SpikingSSM(s4.S4D):
     mode = self.mode if is_training else self.eval_mode
     if mode == "sdn":
       spikes = sdn_lib.sdn_spikes(self.sdn_weights, current,
-                                  surrogate=self.surrogate, slope=self.slope)
+                                  surrogate=self.surrogate, slope=self.slope,
+                                  topology=self.sdn_topology)
     else:
       spikes = sdn_lib.lif_hard_reset(
           current, self.tau, surrogate=self.surrogate,
@@ -268,13 +305,22 @@ class SpikingSSM(s4.S4D):
     if self.record_rate:
       # The layer never sees the padding mask: the rate counts every step.
       neuron_base.record_spike_rate(spikes, jnp.ones(spikes.shape[:2]))
-    if is_training and self.dropout > 0.0:
-      # Tied over time: one keep/drop per sequence and channel.
-      key = hk.next_rng_key() if key is None else key
-      keep = jax.random.bernoulli(key, 1.0 - self.dropout,
-                                  (spikes.shape[0], 1, spikes.shape[2]))
-      spikes = spikes * keep / (1.0 - self.dropout)
-    return self._mix(spikes, features)
+    if not (is_training and self.dropout > 0.0):
+      return self._mix(spikes, features)
+    # Tied over time: one keep/drop per sequence and channel.
+    key = hk.next_rng_key() if key is None else key
+    if self.dropout_twice:
+      key, key_out = jax.random.split(key)
+    spikes = self._tied_dropout(key, spikes)
+    out = self._mix(spikes, features)
+    if self.dropout_twice:
+      out = self._tied_dropout(key_out, out)
+    return out
+
+  def _tied_dropout(self, key: jax.Array, x: jax.Array) -> jax.Array:
+    keep = jax.random.bernoulli(key, 1.0 - self.dropout,
+                                (x.shape[0], 1, x.shape[2]))
+    return x * keep / (1.0 - self.dropout)
 
   # --------------------------------------------------------------------------
   # Streaming: the S4D recurrence, the exact LIF soma, the mixer.

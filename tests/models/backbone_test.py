@@ -6,6 +6,7 @@ from absl.testing import absltest
 from absl.testing import parameterized
 import haiku as hk
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from spike_ssm import zoo
@@ -182,6 +183,267 @@ class BadInputTest(parameterized.TestCase):
       with self.assertRaisesRegex(TypeError, f"`{what}` must be a factory"):
         hk.transform(lambda kwargs=kwargs: backbone.SequenceBackbone(
             num_layers=1, width=4, **kwargs)).init(None)
+
+
+
+# ----------------------------------------------------------------------------
+# Recipe options (issue 9): each default keeps the behaviour above.
+# ----------------------------------------------------------------------------
+
+
+def _dense_backbone(num_layers=1, width=6, **kwargs):
+  """A backbone of zoo "dense" layers on continuous (B, T, width) inputs."""
+  def forward(x, mask, is_training):
+    return backbone.SequenceBackbone(
+        zoo.layer_factory("dense"), num_layers, width, **kwargs)(
+            x, mask, is_training=is_training)
+  return hk.transform_with_state(forward)
+
+
+def _ragged(rng, b=3, t=9, d=6, lengths=(9, 5, 2)):
+  x = rng.standard_normal((b, t, d)).astype(np.float32)
+  mask = (np.arange(t)[None] < np.asarray(lengths)[:, None]).astype(
+      np.float32)
+  return x, mask
+
+
+class TokenEncoderTest(parameterized.TestCase):
+
+  def test_onehot_dense_is_one_hot_times_a_dense_layer(self):
+    # Given a one-hot width above the vocabulary (S5: 20 for ListOps' 18).
+    enc = hk.transform(lambda ids: backbone.OneHotDense(5, 20)(ids))
+    ids = np.random.default_rng(0).integers(0, 20, (3, 11)).astype(np.int32)
+    params = enc.init(jax.random.PRNGKey(0), ids)["one_hot_dense"]
+    self.assertEqual(params["w"].shape, (20, 5))
+    np.testing.assert_array_equal(params["b"], np.zeros(5))
+    # With a non-zero bias.
+    params = dict(params, b=np.arange(5, dtype=np.float32))
+    got = jax.jit(enc.apply)({"one_hot_dense": params}, None, ids)
+    # Then the output is one_hot(ids, 20) @ w + b (float64 NumPy).
+    w = np.asarray(params["w"], np.float64)
+    want = np.eye(20)[ids] @ w + np.arange(5)
+    np.testing.assert_allclose(got, want, **tol.F32_VS_F64)
+
+  def test_lecun_normal_init(self):
+    # Flax's lecun_normal: a truncated normal rescaled to std 1/sqrt(in).
+    in_dim = 20
+    enc = hk.transform(lambda ids: backbone.OneHotDense(4096, in_dim)(ids))
+    w = np.asarray(enc.init(jax.random.PRNGKey(1), np.zeros((1, 1), np.int32))
+                   ["one_hot_dense"]["w"], np.float64)
+    std = 1 / np.sqrt(in_dim)
+    # 81920 draws: the sample std is within ~0.3% of the truth (1 sigma).
+    self.assertAlmostEqual(w.std() / std, 1.0, delta=0.015)
+    self.assertAlmostEqual(w.mean() / std, 0.0, delta=0.015)
+    # Truncated at two standard deviations of the untruncated normal.
+    self.assertLessEqual(np.abs(w).max(), 2 * std / 0.87962566103423978)
+    self.assertGreater(np.abs(w).max(), 1.9 * std / 0.87962566103423978)
+
+  def test_sequence_model_uses_it_for_tokens(self):
+    batch = _token_batch(np.random.default_rng(2))
+
+    def forward(batch, **kwargs):
+      return backbone.SequenceModel(
+          num_classes=5, input_kind="tokens", vocab_size=12,
+          pooling="masked_mean",
+          backbone=dict(layer=zoo.layer_factory("dense"), num_layers=1,
+                        width=8), **kwargs)(batch, is_training=False)
+
+    shapes = {}
+    for kwargs in ({}, dict(token_encoder="onehot_dense"),
+                   dict(token_encoder="onehot_dense", onehot_dim=20)):
+      params, _ = jax.eval_shape(
+          hk.transform_with_state(functools.partial(forward, **kwargs)).init,
+          jax.random.PRNGKey(0), batch)
+      shapes[len(shapes)] = {k: v.shape for k, v in
+                             params["sequence_model/embed"].items()}
+    # The default stays hk.Embed (golden trees unchanged); the one-hot
+    # encoder is (in_dim, D) + (D,), in_dim = vocab_size unless given.
+    self.assertEqual(shapes[0], {"embeddings": (12, 8)})
+    self.assertEqual(shapes[1], {"w": (12, 8), "b": (8,)})
+    self.assertEqual(shapes[2], {"w": (20, 8), "b": (8,)})
+
+  @parameterized.named_parameters(
+      ("unknown_encoder", dict(token_encoder="bpe"),
+       r"token_encoder must be one of \('embed', 'onehot_dense'\), got 'bpe'"),
+      ("dim_below_vocab", dict(token_encoder="onehot_dense", onehot_dim=11),
+       "onehot_dim must be None or an int >= vocab_size=12, got 11"),
+      ("dim_without_onehot", dict(onehot_dim=20),
+       "onehot_dim=20 is the one-hot width of token_encoder='onehot_dense'"),
+  )
+  def test_bad_encoder_options(self, kwargs, message):
+    with self.assertRaisesRegex(ValueError, message):
+      hk.transform(lambda: backbone.SequenceModel(
+          num_classes=2, input_kind="tokens", vocab_size=12,
+          backbone=dict(layer=zoo.layer_factory("dense"), num_layers=1,
+                        width=4), **kwargs)).init(None)
+
+  def test_bad_one_hot_dense_arguments(self):
+    with self.assertRaisesRegex(ValueError, "`in_dim` must be an int >= 1"):
+      hk.transform(lambda: backbone.OneHotDense(4, 0)).init(None)
+    with self.assertRaisesRegex(TypeError, "`ids` must be integers"):
+      hk.transform(lambda: backbone.OneHotDense(4, 3)(
+          jnp.zeros((2, 3)))).init(jax.random.PRNGKey(0))
+
+
+class MaskedMeanPoolingTest(absltest.TestCase):
+
+  def test_equals_float64_masked_mean_and_ignores_padding(self):
+    # Given ragged features whose padded positions hold garbage.
+    rng = np.random.default_rng(3)
+    x, mask = _ragged(rng)
+    garbage = np.where(mask[..., None] > 0, x, 1e6 * rng.standard_normal(
+        x.shape)).astype(np.float32)
+    # When pooled.
+    got = jax.jit(lambda x, m: backbone.pool(x, m, "masked_mean"))
+    # Then the result is sum_{t < len} x_t / len in float64 ...
+    want = (x.astype(np.float64) * mask[..., None]).sum(1) / mask.sum(
+        1, keepdims=True)
+    np.testing.assert_allclose(got(x, mask), want, **tol.F32_VS_F64)
+    # ... whatever the padded positions hold (bit for bit).
+    np.testing.assert_array_equal(got(x, mask), got(garbage, mask))
+    # While the plain mean does see them (the control).
+    self.assertFalse(np.allclose(backbone.pool(x, mask, "mean"),
+                                 backbone.pool(garbage, mask, "mean")))
+
+  def test_model_output_ignores_padded_tokens(self):
+    model = _model(pooling="masked_mean", norm="batch", prenorm=True)
+    rng = np.random.default_rng(4)
+    a = _token_batch(rng, garbage=0)
+    b = dict(a, inputs=a["inputs"].copy())
+    for i, n in enumerate(a["lengths"]):
+      b["inputs"][i, n:] = rng.integers(1, 12, size=20 - n)
+    params, state = _init(model, a, True)
+    out_a, _ = _apply(model, params, state, a, True)
+    out_b, _ = _apply(model, params, state, b, True)
+    np.testing.assert_array_equal(out_a, out_b)
+
+
+class TiedDropoutTest(parameterized.TestCase):
+
+  def _dropped_channels(self, tied, rate=0.25, shape=(8, 6, 256)):
+    """Per-(example, feature) fractions of time steps that were dropped."""
+    x = np.abs(np.random.default_rng(5).standard_normal(shape)) + 0.1
+    out = hk.transform(lambda x: backbone.GatedOutput(
+        "gelu", rate, dropout_tied=tied)(x, is_training=True))
+    y = np.asarray(jax.jit(out.apply)({}, jax.random.PRNGKey(7),
+                                      jnp.asarray(x, jnp.float32)))
+    g = np.asarray(jax.nn.gelu(jnp.asarray(x, jnp.float32)))
+    kept = y != 0
+    # Kept values are scaled by 1 / (1 - rate).
+    np.testing.assert_allclose(y[kept], g[kept] / (1 - rate), rtol=1e-6)
+    return 1.0 - kept.mean(axis=1)  # (B, D)
+
+  def test_tied_drops_whole_channels_across_time(self):
+    dropped = self._dropped_channels(tied=True)
+    # Every (example, feature) channel is dropped at all steps or at none,
+    self.assertTrue(np.all((dropped == 0) | (dropped == 1)))
+    # at the rate asked (2048 channels: the std of the fraction is ~0.01).
+    self.assertAlmostEqual(dropped.mean(), 0.25, delta=0.04)
+
+  def test_untied_default_drops_elements(self):
+    dropped = self._dropped_channels(tied=False)
+    self.assertGreater(np.mean((dropped > 0) & (dropped < 1)), 0.5)
+    self.assertAlmostEqual(dropped.mean(), 0.25, delta=0.02)
+
+  def test_backbone_passes_it_to_both_sites(self):
+    # half_glu1: dropout after the GELU and after the gate. A tied mask at
+    # both sites still zeroes whole channels of the block's update.
+    model = _dense_backbone(width=64, glu="half_glu1", norm="none",
+                            dropout=0.5, dropout_tied=True)
+    x = np.random.default_rng(6).standard_normal((4, 7, 64)).astype(
+        np.float32)
+    mask = np.ones((4, 7), np.float32)
+    params, state = model.init(jax.random.PRNGKey(0), x, mask, True)
+    y, _ = jax.jit(model.apply, static_argnums=5)(
+        params, state, jax.random.PRNGKey(1), x, mask, True)
+    update = np.asarray(y) - x
+    zero = np.all(update == 0, axis=1)  # (B, D): a whole channel is zero.
+    some = np.any(update == 0, axis=1)
+    np.testing.assert_array_equal(zero, some)
+    self.assertGreater(zero.mean(), 0.5)  # Two sites at 0.5: ~75%.
+
+  def test_bad_flag(self):
+    with self.assertRaisesRegex(TypeError, "dropout_tied must be a bool"):
+      hk.transform(lambda: backbone.GatedOutput(
+          "gelu", 0.1, dropout_tied="yes")).init(None)
+
+
+class BatchNormMomentumTest(parameterized.TestCase):
+
+  @parameterized.parameters(None, 0.95, 0.0)
+  def test_running_statistics_follow_the_flax_convention(self, momentum):
+    # Given a pre-norm batch-norm block over ragged inputs.
+    kwargs = {} if momentum is None else dict(bn_momentum=momentum)
+    model = _dense_backbone(norm="batch", **kwargs)
+    x, mask = _ragged(np.random.default_rng(8))
+    params, state = model.init(jax.random.PRNGKey(0), x, mask, True)
+    # When one training step runs.
+    _, new = jax.jit(model.apply, static_argnums=5)(
+        params, state, None, x, mask, True)
+    # Then running = m running + (1 - m) batch, the batch statistics over
+    # the valid positions (float64), running starting at (0, 1), m = 0.9
+    # by default.
+    m = 0.9 if momentum is None else momentum
+    valid = x[mask > 0].astype(np.float64)
+    stats = new["sequence_backbone/block_0/norm"]
+    np.testing.assert_allclose(stats["mean_ema"], (1 - m) * valid.mean(0),
+                               **tol.F32_VS_F64)
+    np.testing.assert_allclose(stats["var_ema"],
+                               m + (1 - m) * valid.var(0), **tol.F32_VS_F64)
+
+  @parameterized.parameters(1.0, -0.1, "0.9")
+  def test_bad_momentum(self, momentum):
+    with self.assertRaisesRegex(ValueError, "bn_momentum must be a number in"):
+      _dense_backbone(norm="batch", bn_momentum=momentum).init(
+          jax.random.PRNGKey(0), *_ragged(np.random.default_rng(0)), True)
+
+
+class DiscardPostnormTest(parameterized.TestCase):
+
+  @parameterized.parameters("layer", "batch")
+  def test_output_is_the_unnormalised_residual(self, norm):
+    # Given a post-norm backbone whose norm result is discarded, and one
+    # without any norm, sharing every other parameter.
+    x, mask = _ragged(np.random.default_rng(9))
+    discard = _dense_backbone(num_layers=2, norm=norm, prenorm=False,
+                              discard_postnorm=True)
+    plain = _dense_backbone(num_layers=2, norm="none", prenorm=False)
+    params, state = discard.init(jax.random.PRNGKey(0), x, mask, True)
+    shared = {k: v for k, v in params.items() if not k.endswith("/norm")}
+    # The parameter tree is the post-norm backbone's (checkpoints match).
+    normal = _dense_backbone(num_layers=2, norm=norm, prenorm=False)
+    self.assertEqual(
+        jax.tree.structure(params),
+        jax.tree.structure(normal.init(jax.random.PRNGKey(0), x, mask,
+                                       True)[0]))
+    for is_training in (True, False):
+      got, new_state = jax.jit(discard.apply, static_argnums=5)(
+          params, state, None, x, mask, is_training)
+      want, _ = jax.jit(plain.apply, static_argnums=5)(
+          shared, {}, None, x, mask, is_training)
+      # Then the output equals the norm-free backbone's,
+      np.testing.assert_array_equal(got, want)
+      # while batch-norm statistics still move in training (ss4d.py).
+      if norm == "batch":
+        key = "sequence_backbone/block_0/norm"
+        moved = not np.allclose(new_state[key]["mean_ema"],
+                                state[key]["mean_ema"])
+        self.assertEqual(moved, is_training)
+
+  def test_no_effect_with_prenorm(self):
+    x, mask = _ragged(np.random.default_rng(10))
+    a = _dense_backbone(num_layers=2, norm="layer", prenorm=True)
+    b = _dense_backbone(num_layers=2, norm="layer", prenorm=True,
+                        discard_postnorm=True)
+    params, state = a.init(jax.random.PRNGKey(0), x, mask, False)
+    np.testing.assert_array_equal(
+        a.apply(params, state, None, x, mask, False)[0],
+        b.apply(params, state, None, x, mask, False)[0])
+
+  def test_bad_flag(self):
+    with self.assertRaisesRegex(TypeError, "discard_postnorm must be a bool"):
+      _dense_backbone(prenorm=False, discard_postnorm=1).init(
+          jax.random.PRNGKey(0), *_ragged(np.random.default_rng(0)), True)
 
 
 if __name__ == "__main__":

@@ -66,6 +66,59 @@ def reference_sdn(weights, currents):
   return out
 
 
+def reference_sdn_released(weights, currents):
+  """float64 NumPy loop of the released topology (folded weights).
+
+  c_t = relu(sum_k w_conv[k] a_{t-1-k} + b_conv), e_t = relu(c_t W + b + c_t).
+  """
+  w = {k: np.asarray(v, np.float64) for k, v in weights.items()}
+  x = np.asarray(currents, np.float64)
+  k_taps = w["w_conv"].shape[0]
+  out = np.zeros_like(x)
+  for b in range(x.shape[0]):
+    for c in range(x.shape[2]):
+      a = x[b, :, c][:, None] * w["w_in"] + w["b_in"]
+      for t in range(x.shape[1]):
+        conv = sum(w["w_conv"][k] * a[t - 1 - k] for k in range(k_taps)
+                   if t - 1 - k >= 0)
+        h = np.maximum(conv + w["b_conv"], 0.0)
+        e = np.maximum(h @ w["w_mix"] + w["b_mix"] + h, 0.0)
+        out[b, t, c] = e @ w["w_out"] + w["b_out"]
+  return out
+
+
+def reference_released_training(params, currents):
+  """The released training form in float64: batch norms on batch stats.
+
+  The depthwise conv (padding K both sides) has T + K + 1 outputs, output j
+  reading a_{j-K} .. a_{j-1}; its batch norm sees all of them, then the
+  first T are kept. Returns (m_hat, conv batch (mean, var), mix batch
+  (mean, var)), variances biased.
+  """
+  p = {k: np.asarray(v, np.float64) for k, v in params.items()}
+  x = np.asarray(currents, np.float64)  # (B, T, C)
+  bsz, t_len, chans = x.shape
+  k_taps, hid = p["w_conv"].shape
+  a = x[..., None] * p["w_in"]  # (B, T, C, H)
+  conv = np.zeros((bsz, t_len + k_taps + 1, chans, hid))
+  for j in range(t_len + k_taps + 1):
+    for k in range(k_taps):
+      if 0 <= j - 1 - k < t_len:
+        conv[:, j] += p["w_conv"][k] * a[:, j - 1 - k]
+  conv += p["b_conv"]
+  stats = []
+
+  def bn(z, name):
+    mu, var = z.reshape(-1, hid).mean(0), z.reshape(-1, hid).var(0)
+    stats.append((mu, var))
+    return ((z - mu) / np.sqrt(var + 1e-5) * p[f"{name}_scale"] +
+            p[f"{name}_offset"])
+
+  c = np.maximum(bn(conv, "bn_conv")[:, :t_len], 0.0)
+  e = np.maximum(bn(c @ p["w_mix"] + p["b_mix"], "bn_mix") + c, 0.0)
+  return e @ p["w_out"] + p["b_out"], stats[0], stats[1]
+
+
 def away_from_threshold(rng, shape, tau, scale=1.0):
   """N(0, scale^2) currents redrawn until every |v - 1| > THRESHOLD_MARGIN."""
   while True:
@@ -200,6 +253,146 @@ class SDNModuleTest(parameterized.TestCase):
       sdn.sdn_leaked_membrane(bad, jnp.zeros((1, 4, 2)))
     with self.assertRaisesRegex(TypeError, "mapping"):
       sdn.sdn_leaked_membrane([1, 2], jnp.zeros((1, 4, 2)))
+
+
+def _random_weights(seed, hidden, kernel_size, scale=0.5):
+  rng = np.random.default_rng(seed)
+  return {n: (scale * rng.standard_normal(shape)).astype(np.float32)
+          for n, shape in sdn.weight_shapes(hidden, kernel_size).items()}
+
+
+class ReleasedTopologyTest(parameterized.TestCase):
+
+  def _released_module(self, hidden=3, kernel_size=4):
+    return hk.transform_with_state(
+        lambda x, is_training: sdn.SDN(hidden, kernel_size,
+                                       topology="released")(
+                                           x, is_training=is_training))
+
+  def test_forward_matches_float64_reference(self):
+    # Given random weights (b_in too) of a non-default size.
+    weights = _random_weights(_seed("released-fwd"), 3, 4)
+    x = np.random.default_rng(1).standard_normal((2, 11, 3)).astype(
+        np.float32)
+    # When the released topology runs, batch-major and time-major.
+    got = jax.jit(lambda x: sdn.sdn_leaked_membrane(
+        weights, x, topology="released"))(x)
+    got_tm = jax.jit(lambda x: sdn.sdn_leaked_membrane(
+        weights, x, time_major=True, topology="released"))(x.swapaxes(0, 1))
+    # Then both equal the float64 loop.
+    want = reference_sdn_released(weights, x)
+    close = dict(rtol=tol.F32_VS_F64["rtol"],
+                 atol=tol.F32_VS_F64["rtol"] * np.abs(want).max())
+    np.testing.assert_allclose(got, want, **close)
+    np.testing.assert_allclose(got_tm.swapaxes(0, 1), want, **close)
+    # And the paper topology is another function of the same weights.
+    paper = sdn.sdn_leaked_membrane(weights, x)
+    self.assertGreater(float(jnp.abs(paper - got).max()), 1e-3)
+
+  @parameterized.parameters(("paper", 0, 4), ("released", 1, 5))
+  def test_receptive_field(self, topology, first, stop):
+    # Given an input changed at step 7 only (K = 4 taps).
+    weights = _random_weights(_seed("released-causal"), 3, 4)
+    x = np.random.default_rng(2).standard_normal((1, 20, 2)).astype(
+        np.float32)
+    x2 = x.copy()
+    x2[0, 7] += 3.0
+    f = jax.jit(lambda x: sdn.sdn_leaked_membrane(weights, x,
+                                                  topology=topology))
+    diff = np.abs(np.asarray(f(x2) - f(x)))[0].max(-1)  # (T,)
+    # Then only the predictions at 7 + first .. 7 + stop - 1 change: the
+    # paper's taps are t-K+1 .. t, the released t-K .. t-1 (strictly past).
+    changed = np.flatnonzero(diff > 0)
+    self.assertTrue(set(changed) <= set(range(7 + first, 7 + stop)),
+                    msg=changed)
+    self.assertIn(7 + first, changed)
+
+  def test_module_evaluation_equals_the_folded_weights(self):
+    # Given a released-topology module with trained-looking parameters and
+    # running statistics.
+    net = self._released_module()
+    x = np.random.default_rng(3).standard_normal((2, 9, 2)).astype(np.float32)
+    params, state = net.init(jax.random.PRNGKey(0), x, True)
+    rng = np.random.default_rng(4)
+    params = jax.tree.map(
+        lambda v: v + 0.3 * rng.standard_normal(v.shape).astype(v.dtype),
+        params)
+    state = jax.tree.map(
+        lambda v: rng.uniform(0.5, 2.0, v.shape).astype(v.dtype), state)
+    self.assertNotIn("b_in", params["sdn"])
+    # When evaluated, and when its batch norms are folded into weights.
+    got, new_state = jax.jit(net.apply, static_argnums=4)(
+        params, state, None, x, False)
+    folded = sdn.fold_batch_norm(params["sdn"], state["sdn"])
+    self.assertEqual(sorted(folded), sorted(sdn.WEIGHT_NAMES))
+    np.testing.assert_array_equal(folded["b_in"], 0.0)
+    want = sdn.sdn_leaked_membrane(folded, x, topology="released")
+    # Then they agree, and evaluation leaves the statistics alone.
+    np.testing.assert_allclose(got, want, rtol=1e-5,
+                               atol=1e-5 * float(np.abs(want).max()))
+    for name in state["sdn"]:
+      np.testing.assert_array_equal(new_state["sdn"][name],
+                                    state["sdn"][name])
+
+  def test_module_training_uses_batch_statistics_like_pytorch(self):
+    net = self._released_module()
+    x = np.random.default_rng(5).standard_normal((2, 9, 2)).astype(np.float32)
+    params, state = net.init(jax.random.PRNGKey(0), x, True)
+    rng = np.random.default_rng(6)
+    params = jax.tree.map(
+        lambda v: v + 0.3 * rng.standard_normal(v.shape).astype(v.dtype),
+        params)
+    got, new_state = jax.jit(net.apply, static_argnums=4)(
+        params, state, None, x, True)
+    want, conv_stats, mix_stats = reference_released_training(
+        params["sdn"], x)
+    np.testing.assert_allclose(got, want, rtol=1e-4,
+                               atol=1e-4 * float(np.abs(want).max()))
+    # Running statistics: momentum 0.1 from (0, 1), unbiased variance.
+    for name, (mu, var), count in (
+        ("bn_conv", conv_stats, 2 * 2 * (9 + 4 + 1)),
+        ("bn_mix", mix_stats, 2 * 2 * 9)):
+      np.testing.assert_allclose(new_state["sdn"][f"{name}_mean"], 0.1 * mu,
+                                 rtol=1e-4, atol=1e-6)
+      np.testing.assert_allclose(new_state["sdn"][f"{name}_var"],
+                                 0.9 + 0.1 * var * count / (count - 1),
+                                 rtol=1e-4)
+
+  def test_paper_default_keeps_its_parameters(self):
+    net = hk.transform(lambda x: sdn.SDN(8, 8)(x))
+    params = jax.eval_shape(net.init, jax.random.PRNGKey(0),
+                            jnp.zeros((1, 4, 1)))
+    self.assertEqual(sorted(params["sdn"]), sorted(sdn.WEIGHT_NAMES))
+
+  def test_topology_in_weight_files(self):
+    weights = _random_weights(0, 8, 8)
+    tmp = self.create_tempdir().full_path
+    released = sdn.save_sdn_weights(tmp + "/r", weights, TAU,
+                                    topology="released")
+    paper = sdn.save_sdn_weights(tmp + "/p", weights, TAU)
+    self.assertEqual(sdn.sdn_file_topology(released), "released")
+    self.assertEqual(sdn.sdn_file_topology(paper), "paper")
+    self.assertEqual(sdn.sdn_file_topology(sdn.weights_path()), "paper")
+    loaded, tau = sdn.load_sdn_weights(released)
+    self.assertAlmostEqual(tau, TAU)
+    np.testing.assert_array_equal(loaded["w_conv"], weights["w_conv"])
+
+  def test_bad_topology(self):
+    message = r"topology must be one of \('paper', 'released'\), got 'fused'"
+    with self.assertRaisesRegex(ValueError, message):
+      hk.transform(lambda: sdn.SDN(topology="fused")).init(None)
+    with self.assertRaisesRegex(ValueError, message):
+      sdn.sdn_leaked_membrane(sdn.load_pretrained_sdn(), jnp.zeros((1, 4, 1)),
+                              topology="fused")
+    with self.assertRaisesRegex(ValueError, message):
+      sdn.save_sdn_weights(self.create_tempdir().full_path + "/w",
+                           sdn.load_pretrained_sdn(), TAU, topology="fused")
+    with self.assertRaisesRegex(ValueError, "fold_batch_norm: `state` lacks"):
+      sdn.fold_batch_norm(
+          {n: np.zeros(1) for n in ("w_in", "w_conv", "b_conv", "w_mix",
+                                    "b_mix", "w_out", "b_out",
+                                    "bn_conv_scale", "bn_conv_offset",
+                                    "bn_mix_scale", "bn_mix_offset")}, {})
 
 
 class PretrainedSDNTest(parameterized.TestCase):

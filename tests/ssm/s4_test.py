@@ -336,9 +336,10 @@ class InitTest(parameterized.TestCase):
       self.assertTrue(np.all(p["log_dt"] <= np.float32(np.log(1e-1))))
 
   def test_s4_legs_is_unitarily_similar_to_hippo_legs(self):
-    # Given an S4 layer (LegS, N = 8) at init, expanded to its full system.
+    # Given an unclipped S4 layer (LegS, N = 8) at init, expanded to its
+    # full system.
     N = 8
-    p = _np(params_for("s4", state_size=N)["s4"])
+    p = _np(params_for("s4", state_size=N, b_clip=None)["s4"])
     lam = p["lambda_re"] + 1j * p["lambda_im"]
     full = lambda z: np.concatenate([z, np.conj(z)], axis=-1)  # noqa: E731
     P, B = full(_cplx(p["p"])), full(_cplx(p["b"]))
@@ -359,6 +360,63 @@ class InitTest(parameterized.TestCase):
                                    **tol.F32_VS_F64)
       np.testing.assert_allclose(np.conj(B) @ A_k @ B,
                                  B_legs @ A_legs_k @ B_legs, **tol.F32_VS_F64)
+
+  @parameterized.named_parameters(
+      ("s4_legs", "s4", {}),
+      ("s4_legt", "s4", dict(measure="legt", rank=2)),
+      ("s4d_legs", "s4d", {}),
+  )
+  def test_b_clip_clips_the_imaginary_part_of_b_only(self, kind, kwargs):
+    # Given N = 8, whose HiPPO B has |Im| up to about 5 in the eigenbasis.
+    N = 8
+    name = MODULE_NAMES[kind]
+    b = {clip: _cplx(_np(params_for(kind, state_size=N, b_clip=clip,
+                                    **kwargs)[name])["b"])
+         for clip in (None, 2.0, 0.5)}
+    # The unclipped B is V^* B_hippo (float64 reference from ops.hippo).
+    measure = kwargs.get("measure", "legs")
+    _, _, b_hippo, _ = hippo.dplr(measure, N, kwargs.get("rank"))
+    half = b_hippo[:N // 2] if kind == "s4" else b_hippo[N // 2:]
+    np.testing.assert_allclose(b[None], np.broadcast_to(half, b[None].shape),
+                               **tol.F32_VS_F64)
+    self.assertGreater(np.abs(half.imag).max(), 0.5)  # Something to clip.
+    for clip in (2.0, 0.5):
+      # Then Re(B) is kept and Im(B) is clip(Im, -c, c) (S4's B_clip).
+      want = half.real + 1j * np.clip(half.imag, -clip, clip)
+      np.testing.assert_allclose(b[clip], np.broadcast_to(want, b[clip].shape),
+                                 **tol.F32_VS_F64)
+    # The default is S4's 2.0.
+    np.testing.assert_array_equal(
+        params_for(kind, state_size=N, **kwargs)[name]["b"],
+        params_for(kind, state_size=N, b_clip=2.0, **kwargs)[name]["b"])
+
+  def test_b_clip_leaves_s4d_lin_alone(self):
+    # S4D-Lin's B is 1: real, so no clip changes it.
+    np.testing.assert_array_equal(
+        params_for("s4d", init="lin", b_clip=0.1)["s4_d"]["b"],
+        params_for("s4d", init="lin", b_clip=None)["s4_d"]["b"])
+
+  @parameterized.parameters("s4", "s4d")
+  def test_fixed_b_is_the_initial_b_and_no_parameter(self, kind):
+    # Given a layer with trainable_b=False and one with B trained.
+    name = MODULE_NAMES[kind]
+    fixed = params_for(kind, trainable_b=False)
+    trained = params_for(kind)
+    # Then the fixed one has no `b` and every other parameter is the same.
+    self.assertNotIn("b", fixed[name])
+    self.assertEqual(set(trained[name]) - set(fixed[name]), {"b"})
+    # With the other parameters moved off the init, the outputs agree:
+    # the constant B is the trainable B's initial value.
+    moved = perturbed(fixed)
+    x = random_input(5, (2, 6, 3))
+    got = transformed(kind, trainable_b=False).apply(moved, x)
+    want = transformed(kind).apply(
+        {name: dict(moved[name], b=trained[name]["b"])}, x)
+    np.testing.assert_allclose(got, want, **tol.F32_SCAN_SHORT)
+    # And no gradient can reach B: the loss's gradient tree has no `b`.
+    grads = jax.grad(lambda p: jnp.sum(
+        transformed(kind, trainable_b=False).apply(p, x) ** 2))(moved)
+    self.assertNotIn("b", grads[name])
 
   @hk.testing.transform_and_run
   def test_zoo_builds_both_layers_as_ssm_cores(self):
@@ -388,6 +446,9 @@ class BadInputTest(parameterized.TestCase):
       ("s4_rank_zero", "s4", dict(rank=0), "rank"),
       ("s4_dt_min_above_dt_max", "s4", dict(dt_min=1.0, dt_max=0.1),
        "dt_min"),
+      ("s4_zero_b_clip", "s4", dict(b_clip=0.0), "b_clip"),
+      ("s4d_negative_b_clip", "s4d", dict(b_clip=-2.0), "b_clip"),
+      ("s4d_string_b_clip", "s4d", dict(b_clip="2"), "b_clip"),
   )
   def test_bad_hyperparameters(self, kind, kwargs, name):
     with self.assertRaisesRegex(ValueError, f"`{name}`"):
@@ -396,6 +457,11 @@ class BadInputTest(parameterized.TestCase):
   def test_non_bool_bidirectional(self):
     with self.assertRaisesRegex(TypeError, "`bidirectional` must be a bool"):
       hk.transform(lambda: ssm.S4D(bidirectional="yes")).init(None)
+
+  @parameterized.parameters("s4", "s4d")
+  def test_non_bool_trainable_b(self, kind):
+    with self.assertRaisesRegex(TypeError, "`trainable_b` must be a bool"):
+      hk.transform(lambda: LAYERS[kind](trainable_b=0)).init(None)
 
   def test_step_of_a_bidirectional_layer(self):
     def forward(x_t):

@@ -263,6 +263,113 @@ class SomaModesTest(parameterized.TestCase):
                                   apply0(params, None, x, False))
 
 
+class ReleasedQuirksTest(parameterized.TestCase):
+  """The released code's switches (configs/tables/README.md, section 4)."""
+
+  def test_dropout_twice_drops_the_output_channels_too(self):
+    # Given a layer with dropout 0.5 applied once and one applied twice,
+    # with a non-zero mixer bias (so a silent channel's output is not 0).
+    f1, params = init(dropout=0.5, shape=(4, 64, 16))
+    f2 = transformed(dropout=0.5, dropout_twice=True)
+    params = jax.tree.map(lambda p: p, params)
+    params["spiking_ssm"]["mixer_b"] = jnp.full((32,), 0.5)
+    x = jnp.asarray(np.random.default_rng(11).standard_normal((4, 64, 16)),
+                    jnp.float32)
+    key = jax.random.PRNGKey(3)
+    once, twice = (np.asarray(jax.jit(f.apply, static_argnums=3)(
+        params, key, x, True)) for f in (f1, f2))
+    # Then only the second has whole output channels at zero, at about the
+    # rate (64 channels: std of the fraction ~0.06).
+    zero = lambda y: np.all(y == 0, axis=1)  # noqa: E731
+    self.assertFalse(zero(once).any())
+    self.assertAlmostEqual(zero(twice).mean(), 0.5, delta=0.25)
+    # In evaluation neither drops anything: the outputs are equal.
+    np.testing.assert_array_equal(
+        jax.jit(f1.apply, static_argnums=3)(params, None, x, False),
+        jax.jit(f2.apply, static_argnums=3)(params, None, x, False))
+
+  def test_dropout_twice_off_keeps_the_single_mask(self):
+    # The default draws the same mask from the same key as before the
+    # option existed: the output with dropout_twice=False is unchanged.
+    f, params = init(dropout=0.5, glu=False, shape=(2, 32, 8))
+    f_off = transformed(dropout=0.5, glu=False, dropout_twice=False)
+    x = jnp.asarray(np.random.default_rng(12).standard_normal((2, 32, 8)),
+                    jnp.float32)
+    key = jax.random.PRNGKey(4)
+    np.testing.assert_array_equal(f.apply(params, key, x, True),
+                                  f_off.apply(params, key, x, True))
+
+  def test_fixed_b_is_one_and_not_a_parameter(self):
+    # trainable_B: false (the released S4DKernel): B = 1, no parameter.
+    f_fixed, fixed = init(trainable_b=False, mode="iterative")
+    f, trained = init(mode="iterative")
+    self.assertNotIn("b", fixed["spiking_ssm"])
+    np.testing.assert_array_equal(
+        trained["spiking_ssm"]["b"],
+        np.stack([np.ones((D, N // 2)), np.zeros((D, N // 2))], -1))
+    x = jnp.asarray(np.random.default_rng(13).standard_normal((B, T, D)),
+                    jnp.float32)
+    np.testing.assert_array_equal(f_fixed.apply(fixed, None, x, False),
+                                  f.apply(trained, None, x, False))
+
+  def test_released_sdn_topology_runs_the_released_network(self):
+    # Given released-topology weights and a layer using them (glu=False:
+    # the layer returns its spikes).
+    rng = np.random.default_rng(14)
+    weights = {n: (0.5 * rng.standard_normal(shape)).astype(np.float32)
+               for n, shape in sdn.weight_shapes(8, 8).items()}
+    f, params = init(glu=False, sdn_topology="released",
+                     sdn_weights=_frozen(weights))
+    x = jnp.asarray(rng.standard_normal((B, T, D)), jnp.float32)
+    got = jax.jit(lambda p, x: f.apply(p, None, x, True))(params, x)
+    # Then the spikes are those of the released SDN soma on the layer's
+    # current (the S4D output over the threshold, from the same params).
+    s4d = hk.without_apply_rng(hk.transform(lambda x: ssm.S4D(
+        N, init="lin", name="spiking_ssm")(x)))
+    layer = params["spiking_ssm"]
+    current = s4d.apply({"spiking_ssm": {k: v for k, v in layer.items()
+                                         if k != "ln_vth"}}, x) / jnp.exp(
+                                             layer["ln_vth"])
+    want = sdn.sdn_spikes(weights, current, topology="released")
+    np.testing.assert_array_equal(got, want)
+    paper = sdn.sdn_spikes(weights, current)
+    self.assertFalse(np.array_equal(want, paper))
+
+  def test_released_topology_needs_weights_of_that_topology(self):
+    build = lambda **kw: hk.transform(  # noqa: E731
+        lambda: ssm.SpikingSSM(N, **kw)).init(None)
+    with self.assertRaisesRegex(ValueError,
+                                "sdn_topology='released': no pre-trained"):
+      build(sdn_topology="released")
+    path = sdn.save_sdn_weights(self.create_tempdir().full_path + "/w",
+                                sdn.load_pretrained_sdn(), TAU)
+    with self.assertRaisesRegex(ValueError, "has topology 'paper', but "
+                                "sdn_topology='released'"):
+      build(sdn_topology="released", sdn_weights=path)
+    # Not needed when no mode uses the SDN.
+    build(sdn_topology="released", mode="iterative")
+
+  @parameterized.named_parameters(
+      ("sdn_topology", dict(sdn_topology="fused"), ValueError,
+       r"`sdn_topology` must be one of \('paper', 'released'\)"),
+      ("dropout_twice", dict(dropout_twice="yes"), TypeError,
+       "`dropout_twice` must be a bool"),
+      ("trainable_b", dict(trainable_b=None), TypeError,
+       "`trainable_b` must be a bool"),
+      ("b_clip", dict(b_clip=0.0), ValueError, "`b_clip` must be > 0"),
+  )
+  def test_bad_options(self, kwargs, error, message):
+    with self.assertRaisesRegex(error, message):
+      hk.transform(lambda: ssm.SpikingSSM(N, **kwargs)).init(None)
+
+
+class _frozen(dict):  # pylint: disable=invalid-name
+  """A hashable weight mapping (the init cache keys on the options)."""
+
+  def __hash__(self):
+    return id(self)
+
+
 class StreamingTest(parameterized.TestCase):
 
   @parameterized.parameters((ssm.SpikingSSM, False), (ssm.LoongSpike, True))
