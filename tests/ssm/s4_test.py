@@ -409,13 +409,14 @@ class InitTest(parameterized.TestCase):
     # the constant B is the trainable B's initial value.
     moved = perturbed(fixed)
     x = random_input(5, (2, 6, 3))
-    got = transformed(kind, trainable_b=False).apply(moved, x)
-    want = transformed(kind).apply(
+    apply_fixed = transformed(kind, trainable_b=False).apply
+    got = jax.jit(apply_fixed)(moved, x)
+    want = jax.jit(transformed(kind).apply)(
         {name: dict(moved[name], b=trained[name]["b"])}, x)
     np.testing.assert_allclose(got, want, **tol.F32_SCAN_SHORT)
     # And no gradient can reach B: the loss's gradient tree has no `b`.
-    grads = jax.grad(lambda p: jnp.sum(
-        transformed(kind, trainable_b=False).apply(p, x) ** 2))(moved)
+    grads = jax.jit(jax.grad(lambda p: jnp.sum(apply_fixed(p, x) ** 2)))(
+        moved)
     self.assertNotIn("b", grads[name])
 
   @hk.testing.transform_and_run
