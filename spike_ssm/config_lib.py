@@ -295,6 +295,12 @@ LRA_TASKS = ("listops", "text", "retrieval", "image", "pathfinder", "pathx")
 LRA_TRAIN_SIZES = {"listops": 96_000, "text": 25_000, "retrieval": 147_086,
                    "image": 45_000, "pathfinder": 160_000, "pathx": 160_000}
 
+# Vocabulary sizes of our loaders' token tasks (`spike_ssm.data.listops.
+# VOCAB_SIZE`, `spike_ssm.data.lra.BYTE_VOCAB_SIZE`; this module may not
+# import them, tests/training/lra_configs_test.py checks they agree), for a
+# released one-hot width (`released_model`). The pixel tasks are continuous.
+LRA_VOCAB_SIZES = {"listops": 16, "text": 257, "retrieval": 257}
+
 
 def parse_lra_arg(arg: str | None, **extra) -> Arg:
   """Parses an LRA config argument: `task=<LRA_TASKS>`, `demo`, `smoke`.
