@@ -18,9 +18,11 @@ steps (`spike_ssm.ssm.chunked`). Inner and outer S5 share S5's per-task
 settings. C is about the square root of the task's length, so both scans
 are short; `pad=True` pads T up to a multiple of C (ListOps lengths vary).
 S5's per-task optimiser grouping (`optim.grouping`, `dt_global`) applies to
-both S5 cores, and every difference `configs/s5_lra.py` lists from S5's
-released runs (token encoder, pooling, tied dropout, batch-norm momentum,
-schedule offsets) applies here too.
+both S5 cores, as do S5's token encoder, pooling, tied dropout and
+batch-norm momentum, and every difference `configs/s5_lra.py` lists from
+S5's released runs (one-hot width on Text / Retrieval, padding masked
+inside the blocks, no decay of norms / biases / D, schedule offsets, data)
+applies here too.
 """
 
 import importlib.util

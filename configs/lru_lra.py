@@ -22,16 +22,18 @@ initialisation: moduli uniform on [r_min, r_max] and phases on
 * Everything else is S5's per-task value, read from S5's released table
   (`configs/tables/s5.py`): depth, width, state size (S5's P, here the
   number of complex states), batch / norm, GLU variant, dropout, batch,
-  epochs, learning rates, weight decay, Adam's b1 / b2 / eps and the warmup
-  in epochs.
+  epochs, learning rates, weight decay, Adam's b1 / b2 / eps, the warmup
+  in epochs, the one-hot dense token encoder, masked-mean pooling on the
+  padded tasks, dropout tied over time and the batch-norm momentum.
 * Not reproduced: S5 ran bidirectionally; our `LRU` layer is causal. The
   recurrent parameters (nu, theta, gamma) and B train at S5's SSM rate
   without weight decay (`optim.grouping="standard"`, the LRU paper's
   protocol), not in S5's per-task groupings, which are defined by S5's
   parameter names (configs/tables/README.md §8). No LRA code of the LRU
   authors was found, so the rings could not be checked against a release.
-  S5's own remaining differences (token encoder, masked pooling, tied
-  dropout, batch-norm momentum; `configs/s5_lra.py`) apply here too.
+  S5's own remaining differences (`configs/s5_lra.py`: the one-hot width
+  on Text / Retrieval, padding masked inside the blocks, no decay of norms
+  / biases / D, the schedule's step offsets, the data) apply here too.
 """
 
 import math
@@ -76,6 +78,9 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
       arg, "lru", _row(arg.task),
       task_options=zoo.task_options_config(arg.task))
   config.optim.update(config_lib.released_optim(row, grouping="standard"))
+  # S5's encoder, pooling, tied dropout and batch-norm momentum.
+  config.model.update(config_lib.released_model(
+      row, vocab_size=config_lib.LRA_VOCAB_SIZES.get(arg.task)))
   config.model.layer_kwargs = config_dict.ConfigDict(dict(
       state_size=row["state_size"], r_min=r_min, r_max=r_max,
       max_phase=max_phase, scan_mode="auto"))

@@ -18,7 +18,17 @@ post-norm, dropout, dt range (Path-X keeps dt_min 1e-3: its file does not
 override it), learning rate, weight decay, batch, epochs, AdamW's b1 / b2 /
 eps, and the SSM parameters (A, P inside B, dt) at the layer's fixed rate
 1e-3 without weight decay (`optim.grouping="standard"`, `ssm_lr` from the
-table, not tied to `lr`), C and everything else in the main group.
+table, not tied to `lr`), C and everything else in the main group; the
+token embedding, pooling (masked mean on ListOps and Retrieval, the last
+valid token on Text, the last step on Pathfinder, the mean on Image and
+Path-X), dropout tied over time (`Dropout2d`) at v1's two sites, the
+batch-norm momentum (PyTorch's 0.1, i.e. 0.9 here) and a trainable B.
+
+B clip: none (`layer_kwargs.b_clip=None`). The table follows the source it
+cites, tag v1, whose `nplr()` has no `B_clip` (`src/models/hippo/
+hippo.py:98-122`); issue 9's `nplr(B_clip=2.0)` is the later code's
+(from tag v4.0.0; configs/tables/README.md §2a.8, §9). The layer's default
+2.0 is that later code's clip.
 
 What still differs from the released runs, and why
 (configs/tables/README.md §2b, §2c):
@@ -27,15 +37,11 @@ What still differs from the released runs, and why
   validation-accuracy plateaus (per-task patience); this library has no
   plateau scheduler, so the rate decays by a cosine over the same epochs,
   without warmup (the runs have none).
-* Block: GELU + GLU after the layer (`glu="full_glu"`), where v1 runs
+* Block: GELU + GLU after the layer (`glu="full_glu"`; dropout after the
+  GELU and on the GLU's output, v1's two sites), where v1 runs
   `Linear(GELU(.))`; no final norm after the last block on the pre-norm
   tasks -- the v1 block and the final norm are model options this library
   does not offer yet. The kernels are causal, as v1's.
-* Pooling: mean on every task, where v1 takes the masked mean (ListOps,
-  Retrieval), the last valid token (Text) and the last step (Pathfinder)
-  -- waits for `model.pooling` options (`masked_mean`, last valid).
-* Dropout: elementwise, once, where v1 ties it over time (`Dropout2d`) and
-  applies it twice -- waits for `model.dropout_tied=True`.
 * Parameter sharing: A, P and B are shared by all H features here; v1
   shares A and keeps B, P, C, Q and dt per feature. v1 stores P twice (in
   B, SSM group, and Q in C, main group), so P and Q drift apart; here one P.
@@ -43,8 +49,15 @@ What still differs from the released runs, and why
   decays every parameter outside the SSM group (`optim.decay_vectors=True`
   reproduces it).
 * `Re(lambda)` is clipped at -1e-4 in the forward pass here; v1 has no clip.
+* Padding is zeroed inside the blocks and left out of the batch-norm
+  statistics here; v1 processes it and masks it only in the pooling.
+* Embedding: `hk.Embed` draws from a normal truncated at 2 standard
+  deviations (std 1), PyTorch's `nn.Embedding` from N(0, 1); the pixel
+  tasks' linear encoder is Haiku's default (truncated normal, std
+  1/sqrt(fan_in), zero bias), not PyTorch's uniform `nn.Linear` init.
 * Text: the table's sequence length (2048) is not applied; the task's own
-  maximum length is used.
+  maximum length is used; v1's last token is the `<eos>` its loader
+  appends, ours the last byte (no `<eos>`).
 """
 
 from ml_collections import config_dict
@@ -74,10 +87,14 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
   config = config_lib.lra_table_config(
       arg, "s4", _row(arg.task), task_options=zoo.task_options_config(arg.task))
   config.optim.update(config_lib.released_optim(row, grouping="standard"))
-  config.model.layer_kwargs = config_dict.ConfigDict(dict(
-      state_size=row["state_size"], measure="legs", rank=1,
+  # Pooling, tied dropout, batch-norm momentum and the embedding, from the
+  # row.
+  config.model.update(config_lib.released_model(row))
+  config.model.layer_kwargs = zoo.layer_options_config(
+      "s4", state_size=row["state_size"], measure="legs", rank=1,
       dt_min=row["dt_min"], dt_max=row["dt_max"],
-      bidirectional=row["bidirectional"]))
+      bidirectional=row["bidirectional"], b_clip=row["b_clip"],
+      trainable_b=row["trainable_b"])
   if arg.demo:
     config_lib.lra_demo(config)
     # Our choice, as S4D's demo: pre-norm batch norm, a smaller state.

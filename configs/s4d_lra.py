@@ -22,21 +22,24 @@ parameter groups: with the layer's dict rate (ListOps, Text, Retrieval,
 Image) A and B train at 1e-3 without decay and the step at the *global*
 rate without decay (`lr.dt: null`, `optim.grouping="null_dt"`); with a float
 rate (Pathfinder, Path-X) the step, A and B train at it without decay and C
-at it with the global decay (`grouping="ssm_rate_c"`).
+at it with the global decay (`grouping="ssm_rate_c"`). Also from the
+table: the token embedding, pooling (masked mean on ListOps, Text and
+Retrieval, the last step on Pathfinder, the mean on Image and Path-X),
+dropout tied over time, the batch-norm momentum (PyTorch's 0.1, i.e. 0.9
+here), a trainable B and the v4 code's clip of Im(B) to [-2, 2] at init
+(`layer_kwargs.b_clip=2.0`; `src/models/hippo/hippo.py:203,274-275` at
+the table's commit).
 
 What still differs from the released runs, and why
 (configs/tables/README.md §3b, §3c):
 
 * Step parameterisation: log-step (exp) here, softplus in the v4 code the
   files run with (exp at tag v3.0.0, the S4D paper's code).
-* B clip: none here; the v4 code clips Im(B) to [-2, 2] for S4D-LegS
-  (not at v3.0.0) -- waits for `ssm.b_clip`.
-* Pooling: mean on every task, where the runs take the masked mean
-  (ListOps, Text, Retrieval) and the last step (Pathfinder) -- waits for
-  `model.pooling="masked_mean"` as specified in issue 9.
-* Dropout (Image): elementwise at the GLU's two sites, where the runs apply
-  it three times per block, twice tied over time -- waits for
-  `model.dropout_tied=True`.
+* B clip: 2.0, as the v4 code the files run with; the S4D paper's code
+  (tag v3.0.0) has none (`model.layer_kwargs.b_clip=None`).
+* Dropout (Image): tied over time at the GLU's two sites (after the GELU
+  and on the block's output), where the runs apply it three times per
+  block: untied inside the convolution, then tied twice (§3b.2).
 * No final norm after the last block on the pre-norm tasks (not offered).
 * Image shares (A, B) by halves of the channels (`n_ssm: 2`); here every
   feature has its own.
@@ -45,6 +48,11 @@ What still differs from the released runs, and why
   decoder bias are decayed).
 * Padding: zeroed inside the blocks here; the runs zero only each layer's
   input, so the residual stream and batch-norm statistics see it.
+* Embedding: `hk.Embed` (a normal truncated at 2 standard deviations, std
+  1) for PyTorch's `nn.Embedding` (N(0, 1)); the pixel tasks' linear
+  encoder has Haiku's init, not PyTorch's `nn.Linear` init.
+* Data: our loaders' vocabularies (no `<eos>`); ListOps 16 ids where the
+  runs embed 18.
 """
 
 from ml_collections import config_dict
@@ -74,11 +82,16 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
   config = config_lib.lra_table_config(
       arg, "s4d", _row(arg.task),
       task_options=zoo.task_options_config(arg.task))
-  config.optim.update(config_lib.released_optim(row, grouping=config_lib.released_grouping(row)))
-  config.model.layer_kwargs = config_dict.ConfigDict(dict(
-      state_size=row["state_size"], init="legs",
+  config.optim.update(config_lib.released_optim(
+      row, grouping=config_lib.released_grouping(row)))
+  # Pooling, tied dropout, batch-norm momentum and the embedding, from the
+  # row.
+  config.model.update(config_lib.released_model(row))
+  config.model.layer_kwargs = zoo.layer_options_config(
+      "s4d", state_size=row["state_size"], init="legs",
       discretization=row["discretization"], dt_min=row["dt_min"],
-      dt_max=row["dt_max"], bidirectional=row["bidirectional"]))
+      dt_max=row["dt_max"], bidirectional=row["bidirectional"],
+      b_clip=row["b_clip"], trainable_b=row["trainable_b"])
   if arg.demo:
     config_lib.lra_demo(config)
     # Our choice, as S5's demo: pre-norm batch norm, a smaller state and

@@ -46,6 +46,8 @@ What still differs from the released runs, and why
 * Weight decay: norms and biases are not decayed (this library's
   convention; `optim.decay_vectors=True` decays them, as LRA's flax Adam
   does with every parameter).
+* Embedding: `hk.Embed` draws from a normal truncated at 2 standard
+  deviations (std 1), LRA's from N(0, 1).
 * Inputs: pixels are tokens (`tokenize=True`, 256 ids) as in LRA. Text uses
   the task's 4096 bytes, where LRA's released config trained at 1000.
   On pixel tasks LRA's attention mask `inputs > 0` also hides every black
@@ -84,6 +86,9 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
       layer="transformer", num_layers=h["num_layers"], width=h["width"],
       norm="none", prenorm=h["prenorm"], glu="none", dropout=0.0,
       pooling="masked_mean", positions=h["positions"])
+  # The embedding, untied dropout and Pathfinder / Path-X's mean pooling,
+  # from the row ([CLS] pooling is not offered: masked mean stays).
+  config.model.update(config_lib.released_model(h))
   config.model.layer_kwargs = config_dict.ConfigDict(dict(
       num_heads=h["num_heads"], qkv_dim=h["qkv_dim"], causal=False,
       ffn_multiplier=h["mlp_dim"] // h["width"], dropout=h["dropout"],

@@ -2,9 +2,10 @@
 
 A run should not load (or generate) its data, trace its model and compile
 its step only to fail on a misspelled name or a zero size. `check` tests
-every name (layer, norm, GLU, pooling, positions, neuron kind, quantize,
-task, task options, precision policies), every batch size against the
-device and process counts, and the layer's and neuron's own arguments (by
+every name (layer, norm, GLU, pooling, positions, token encoder, neuron
+kind, quantize, task, task options, precision policies), the model options
+(`zoo.model_options()`), every batch size against the device and process
+counts, and the layer's and neuron's own arguments (by
 constructing them, which runs their checks, without data or compilation).
 The few things that need the data are checked right after it is loaded
 (`check_splits`) and before the first step (`check_schedules`).
@@ -14,6 +15,7 @@ the config key.
 """
 
 from collections.abc import Callable, Iterable, Mapping
+import numbers
 from typing import Any
 
 import haiku as hk
@@ -113,6 +115,7 @@ def _check_model(config) -> None:
   _one_of("model.pooling", m.pooling, backbone.POOLINGS)
   _one_of("model.positions", m.positions, backbone.POSITIONS)
   _one_of("model.quantize", m.quantize, quant_layers.QUANTIZE_OPTIONS)
+  _check_model_options(m)
   neuron = m.neuron.to_dict()
   kind = neuron.pop("kind", "none")
   _one_of("model.neuron.kind", kind, zoo.neuron_names())
@@ -131,6 +134,34 @@ def _check_model(config) -> None:
     mask = jax.ShapeDtypeStruct((1, 2), jnp.bool_)
     _as_config_error("model.neuron", lambda: jax.eval_shape(
         stage.init, jax.random.PRNGKey(0), x, mask))
+
+
+def _check_model_options(m) -> None:
+  """The encoder / block options of `zoo.model_options()` (one line each)."""
+  _one_of("model.token_encoder", m.token_encoder, backbone.TOKEN_ENCODERS)
+  onehot_dim = m.onehot_dim
+  if onehot_dim is not None:
+    if (isinstance(onehot_dim, bool) or not isinstance(onehot_dim, int)
+        or onehot_dim < 1):
+      raise ValueError("config.model.onehot_dim must be None (the task's "
+                       f"vocabulary) or an int >= 1, got {onehot_dim!r}.")
+    if m.token_encoder != "onehot_dense":
+      raise ValueError(
+          f"config.model.onehot_dim={onehot_dim} is the one-hot width of "
+          "token_encoder='onehot_dense', but config.model.token_encoder is "
+          f"{m.token_encoder!r}.")
+  for key in ("prenorm", "dropout_tied", "discard_postnorm"):
+    if not isinstance(m[key], bool):
+      raise TypeError(f"config.model.{key} must be a bool, got {m[key]!r}.")
+  value = m.bn_momentum
+  if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+      or not 0.0 <= value < 1.0):
+    raise ValueError("config.model.bn_momentum must be a number in [0, 1) "
+                     f"(Flax convention: PyTorch's momentum 0.1 is 0.9), got "
+                     f"{value!r}.")
+  # Names: every key of the zoo's model options, nothing else.
+  _as_config_error("model", lambda: zoo.model_kwargs(
+      **{k: m[k] for k in zoo.model_options()}))
 
 
 def _as_config_error(key: str, fn: Callable[[], Any]) -> Any:

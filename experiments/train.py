@@ -52,23 +52,43 @@ class NonFiniteError(RuntimeError):
   """Too many consecutive steps were non-finite (loss, gradients, update)."""
 
 
+def model_options(config: ml_collections.ConfigDict
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
+  """`config.model`'s model options split as `zoo.model_kwargs` does.
+
+  Returns:
+    `(SequenceModel kwargs, SequenceBackbone kwargs)` of every key of
+    `zoo.model_options()` (`pooling`, `token_encoder`, `bn_momentum`, ...).
+
+  Raises:
+    ValueError: `config.model` lacks one of them (naming it).
+  """
+  m = config.model
+  missing = sorted(k for k in zoo.model_options() if k not in m)
+  if missing:
+    raise ValueError(f"config.model is missing the model option(s) "
+                     f"{missing} (config_lib.base_config has them).")
+  return zoo.model_kwargs(**{k: m[k] for k in zoo.model_options()})
+
+
 def build_model(config: ml_collections.ConfigDict,
                 spec: Any) -> hk.TransformedWithState:
   """The Haiku model for `config.model` on a task with `spec`."""
   m = config.model
+  # The model options (encoder, blocks, pooling), each to the constructor
+  # that takes it; the layer's own options travel in `layer_kwargs`.
+  model_kwargs, backbone_options = model_options(config)
   backbone_kwargs = dict(
       layer=zoo.layer_factory(m.layer, **m.layer_kwargs.to_dict()),
-      num_layers=m.num_layers, width=m.width, norm=m.norm, prenorm=m.prenorm,
-      glu=m.glu, dropout=m.dropout,
-      neuron=zoo.neuron_factory(**m.neuron.to_dict()))
+      num_layers=m.num_layers, width=m.width,
+      neuron=zoo.neuron_factory(**m.neuron.to_dict()), **backbone_options)
 
   def forward(batch, is_training):
     model = backbone_lib.SequenceModel(
         num_classes=spec.num_classes, input_kind=spec.kind,
         vocab_size=spec.vocab_size, target_kind=spec.target_kind,
-        dual=spec.dual, pooling=m.pooling, positions=m.positions,
-        max_len=spec.seq_len, backbone=backbone_kwargs,
-        quantize=m.quantize)
+        dual=spec.dual, max_len=spec.seq_len, backbone=backbone_kwargs,
+        quantize=m.quantize, **model_kwargs)
     return model(batch, is_training=is_training)
 
   return hk.transform_with_state(forward)

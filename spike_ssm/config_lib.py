@@ -112,14 +112,23 @@ def base_config() -> config_dict.ConfigDict:
       num_layers=2,
       width=64,
       layer_kwargs=config_dict.ConfigDict(),
+      neuron=config_dict.ConfigDict(dict(kind="none")),
+      quantize="none",
+      # The model options (`spike_ssm.zoo.model_options()`: the encoder,
+      # blocks and pooling around the layers) with their constructors'
+      # defaults; this module may not import the zoo, so
+      # tests/training/train_test.py checks the two agree.
       norm="layer",
       prenorm=True,
       glu="half_glu1",
       dropout=0.0,
+      dropout_tied=False,
+      bn_momentum=0.9,
+      discard_postnorm=False,
       pooling="mean",
       positions="none",
-      neuron=config_dict.ConfigDict(dict(kind="none")),
-      quantize="none",
+      token_encoder="embed",
+      onehot_dim=config_dict.placeholder(int),
   ))
   c.optim = config_dict.ConfigDict(dict(
       lr=1e-3,
@@ -286,14 +295,25 @@ LRA_TASKS = ("listops", "text", "retrieval", "image", "pathfinder", "pathx")
 LRA_TRAIN_SIZES = {"listops": 96_000, "text": 25_000, "retrieval": 147_086,
                    "image": 45_000, "pathfinder": 160_000, "pathx": 160_000}
 
+# Vocabulary sizes of our loaders' token tasks (`spike_ssm.data.listops.
+# VOCAB_SIZE`, `spike_ssm.data.lra.BYTE_VOCAB_SIZE`; this module may not
+# import them, tests/training/lra_configs_test.py checks they agree), for a
+# released one-hot width (`released_model`). The pixel tasks are continuous.
+LRA_VOCAB_SIZES = {"listops": 16, "text": 257, "retrieval": 257}
 
-def parse_lra_arg(arg: str | None) -> Arg:
+
+def parse_lra_arg(arg: str | None, **extra) -> Arg:
   """Parses an LRA config argument: `task=<LRA_TASKS>`, `demo`, `smoke`.
+
+  Args:
+    arg: the string after the colon.
+    **extra: further keys a config accepts, with their defaults (e.g.
+      `released=False` in configs/spiking_ssm_lra.py).
 
   Raises:
     ValueError: an unknown task or key, or both `demo` and `smoke`.
   """
-  arg = parse_arg(arg, task="listops", demo=False, smoke=False)
+  arg = parse_arg(arg, task="listops", demo=False, smoke=False, **extra)
   if arg.task not in LRA_TASKS:
     raise ValueError(f"task must be one of {LRA_TASKS}, got {arg.task!r}.")
   if arg.demo and arg.smoke:
@@ -537,4 +557,51 @@ def released_optim(row: Mapping[str, Any], *, grouping: str,
   else:
     raise ValueError(f"row warmup_unit must be steps|epochs|fraction, got "
                      f"{unit!r}.")
+  return out
+
+
+# A table's `pooling` -> `model.pooling`. Our "last" is the last *valid*
+# position, so it is both the release's "last_valid" (S4 v1 Text) and its
+# "last" step (Pathfinder, unpadded). "cls" (the LRA Transformer) has no
+# counterpart: `released_model` leaves the pooling to the caller.
+RELEASED_POOLINGS = {"mean": "mean", "masked_mean": "masked_mean",
+                     "last": "last", "last_valid": "last"}
+
+
+def released_model(row: Mapping[str, Any], *,
+                   vocab_size: int | None = None) -> dict[str, Any]:
+  """`config.model` options of a released-recipe table row.
+
+  Reads the row's `token_encoder` ("onehot_dense" -> `token_encoder=
+  "onehot_dense"` with `onehot_dim` = its `encoder_vocab`; "embedding" ->
+  "embed"; "dense" is a linear encoder of continuous inputs, which every
+  config gets, so "embed" is kept for token inputs), `pooling`
+  (`RELEASED_POOLINGS`), `dropout_tied` and `bn_momentum`. A key the row
+  does not have (or has as None) is not returned, so the caller's default
+  stays.
+
+  Args:
+    row: `TASKS[task]` of a table module.
+    vocab_size: the vocabulary of our loader for the task (None: not a
+      token task). A released one-hot width narrower than it cannot be
+      used (every id needs a slot); `onehot_dim` is then None, i.e. our
+      vocabulary (the caller's docstring says so).
+
+  Returns:
+    A dict of `zoo.model_options()` keys.
+  """
+  out = {}
+  encoder = row.get("token_encoder")
+  if encoder is not None:
+    onehot = encoder == "onehot_dense"
+    out["token_encoder"] = "onehot_dense" if onehot else "embed"
+    width = row.get("encoder_vocab") if onehot else None
+    if width is not None and vocab_size is not None and width < vocab_size:
+      width = None
+    out["onehot_dim"] = width
+  if row.get("pooling") in RELEASED_POOLINGS:
+    out["pooling"] = RELEASED_POOLINGS[row["pooling"]]
+  for key in ("dropout_tied", "bn_momentum"):
+    if row.get(key) is not None:
+      out[key] = row[key]
   return out

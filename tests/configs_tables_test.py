@@ -16,8 +16,15 @@ import tokenize
 from absl.testing import absltest
 from absl.testing import parameterized
 
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
 from configs import tables
 from spike_ssm import config_lib
+from spike_ssm import zoo
+from spike_ssm.data import listops
+from spike_ssm.data import lra
 from spike_ssm.training import optim
 from tests.training.train_test import load_config
 
@@ -230,6 +237,16 @@ RELEASED_ROLES = {"Lambda_re": "dynamics", "Lambda_im": "dynamics",
                   "B": "input", "C": "output"}
 
 
+# Our loaders' vocabularies (pixels are continuous for the SSM configs).
+VOCAB_SIZES = {"listops": listops.VOCAB_SIZE, "text": lra.BYTE_VOCAB_SIZE,
+               "retrieval": lra.BYTE_VOCAB_SIZE}
+# A table's pooling -> ours: our "last" pools the last valid position, so it
+# is the release's "last_valid" (S4 v1 Text) and its "last" (Pathfinder,
+# unpadded) alike.
+OUR_POOLING = {"mean": "mean", "masked_mean": "masked_mean", "last": "last",
+               "last_valid": "last"}
+
+
 def _expected_group(group, ssm_lr):
   """Our group for a released group's (lr, weight decay)."""
   lr, wd = group["lr"], group["weight_decay"]
@@ -318,14 +335,79 @@ class ConfigsFollowTablesTest(parameterized.TestCase):
           listed[role] = _expected_group(group, row["ssm_lr"])
     roles = ["dynamics", "step", "input", "output"]
     if row["trainable_b"] is False:
-      # No B in the release (B = 1); ours still trains one until the model
-      # option ssm.trainable_b exists (listed in the config's docstring).
+      # No B parameter in the release (B = 1) nor in ours
+      # (test_fixed_b_is_no_parameter): no group to compare.
       roles.remove("input")
     for role in roles:
       ours = groups[role] or "default"  # None: by shape; B, C are matrices.
       self.assertEqual(ours, listed.get(role, "default"),
                        msg=f"{role} ({c.optim.grouping}, dt_global="
                            f"{c.optim.dt_global})")
+
+  @parameterized.named_parameters(*_table_cases())
+  def test_model_options_are_the_tables(self, name, paper, task):
+    # Given a config of a task and the table row it reads.
+    c = load_config(name, f"task={task}")
+    row = load(paper).TASKS[task]
+    m, kw = c.model, c.model.layer_kwargs
+    # Then the token encoder is the row's: S5's one-hot dense layer with
+    # the row's one-hot width where our vocabulary fits in it (else ours),
+    # an embedding otherwise ("dense": continuous pixels, whose linear
+    # encoder does not depend on the option).
+    if row["token_encoder"] == "onehot_dense":
+      self.assertEqual(m.token_encoder, "onehot_dense")
+      width, ours = row["encoder_vocab"], VOCAB_SIZES[task]
+      self.assertEqual(m.onehot_dim,
+                       width if width is not None and width >= ours
+                       else None)
+    else:
+      self.assertIn(row["token_encoder"], ("embedding", "dense"))
+      self.assertEqual((m.token_encoder, m.onehot_dim), ("embed", None))
+    # And pooling, tied dropout and batch-norm momentum are the row's.
+    self.assertEqual(m.pooling, OUR_POOLING[row["pooling"]])
+    self.assertEqual(m.dropout_tied, row["dropout_tied"])
+    self.assertEqual(m.bn_momentum, row["bn_momentum"])
+    # And so are the B clip and a fixed B, where the layer has them.
+    layer_options = zoo.layer_options(m.layer)
+    for key in ("b_clip", "trainable_b"):
+      if key in layer_options:
+        self.assertEqual(kw[key], row[key], msg=key)
+    # And the released code's quirks are off (the paper's behaviour).
+    self.assertFalse(m.discard_postnorm)
+    if paper in ("spiking_ssm", "loongspike"):
+      self.assertEqual((kw.dropout_twice, kw.eval_mode, kw.sdn_topology),
+                       (False, "iterative", "paper"))
+
+  @parameterized.named_parameters(
+      *[c for c in _table_cases()
+        if c[1].startswith(("s4", "spiking", "loong"))])
+  def test_fixed_b_is_no_parameter(self, name, paper, task):
+    # Given a config's layer at a tiny width.
+    c = load_config(name, f"task={task},smoke")
+    row = load(paper).TASKS[task]
+    layer = hk.transform_with_state(lambda x: zoo.layer_factory(
+        c.model.layer, **c.model.layer_kwargs.to_dict())()(x))
+    x = jax.ShapeDtypeStruct((1, 4, 2), jnp.float32)
+    params, _ = jax.eval_shape(layer.init, jax.random.PRNGKey(0), x)
+    names = {k for module in params.values() for k in module}
+    # Then B is a trained parameter exactly where the release trains it.
+    self.assertEqual("b" in names, row["trainable_b"], msg=sorted(names))
+
+  def test_transformer_model_options_are_the_tables(self):
+    for task in tables.LRA_TASKS:
+      m = load_config("transformer_lra.py", f"task={task}").model
+      row = load("lra_transformer").TASKS[task]
+      self.assertEqual((m.token_encoder, m.onehot_dim), ("embed", None))
+      self.assertEqual(m.dropout_tied, row["dropout_tied"])
+      # [CLS] is not offered: the masked mean stands in (its docstring).
+      self.assertEqual(m.pooling, "masked_mean" if row["pooling"] == "cls"
+                       else OUR_POOLING[row["pooling"]], msg=task)
+
+  def test_our_vocabulary_sizes_are_the_loaders(self):
+    self.assertEqual(config_lib.LRA_VOCAB_SIZES,
+                     {"listops": listops.VOCAB_SIZE,
+                      "text": lra.BYTE_VOCAB_SIZE,
+                      "retrieval": lra.BYTE_VOCAB_SIZE})
 
   def test_s5_grouping_names_are_the_scripts(self):
     for task in tables.LRA_TASKS:

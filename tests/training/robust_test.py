@@ -567,6 +567,20 @@ class PreflightTest(parameterized.TestCase):
        r"config\.model\.positions must be one of"),
       ("neuron", "model.neuron.kind", "nope",
        r"config\.model\.neuron\.kind must be one of"),
+      ("token_encoder", "model.token_encoder", "onehot",
+       r"config\.model\.token_encoder must be one of"),
+      # The digits task of _config() has continuous inputs, but the width
+      # only means something for token_encoder="onehot_dense".
+      ("onehot_dim_without_onehot", "model.onehot_dim", 20,
+       r"config\.model\.onehot_dim=20 is the one-hot width of "
+       r"token_encoder='onehot_dense'"),
+      ("bn_momentum", "model.bn_momentum", 1.0,
+       r"config\.model\.bn_momentum must be a number in \[0, 1\)"),
+      # A ConfigDict refuses other types for a bool field, but not None.
+      ("dropout_tied", "model.dropout_tied", None,
+       r"config\.model\.dropout_tied must be a bool, got None"),
+      ("discard_postnorm", "model.discard_postnorm", None,
+       r"config\.model\.discard_postnorm must be a bool, got None"),
       ("quantize", "model.quantize", "int4",
        r"config\.model\.quantize must be none\|int8\|ternary"),
       ("task", "data.task", "nope", r"config\.data\.task must be one of"),

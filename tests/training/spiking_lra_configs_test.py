@@ -53,6 +53,26 @@ class SpikingLRAConfigTest(parameterized.TestCase):
         (d[parent][section] if parent else d[section]).pop(key)
     self.assertEqual(s, l)
 
+  @parameterized.parameters(*NAMES)
+  def test_released_switches_on_the_three_quirks_and_nothing_else(
+      self, name):
+    for arg in ("task=image", "demo"):
+      # Given a config with and without `released`.
+      paper = load_config(name, arg).to_dict()
+      released = load_config(name, arg + ",released").to_dict()
+      # Then the post-norm is discarded, dropout runs twice and evaluation
+      # uses the SDN, where the default follows the paper.
+      got = (released["model"].pop("discard_postnorm"),
+             released["model"]["layer_kwargs"].pop("dropout_twice"),
+             released["model"]["layer_kwargs"].pop("eval_mode"))
+      want = (paper["model"].pop("discard_postnorm"),
+              paper["model"]["layer_kwargs"].pop("dropout_twice"),
+              paper["model"]["layer_kwargs"].pop("eval_mode"))
+      self.assertEqual(got, (True, True, "sdn"))
+      self.assertEqual(want, (False, False, "iterative"))
+      # And nothing else changes.
+      self.assertEqual(released, paper)
+
   def test_make_config_rejects_other_layers(self):
     spec = importlib.util.spec_from_file_location(
         "cfg_spiking_ssm_lra_module", ROOT / "configs" / "spiking_ssm_lra.py")

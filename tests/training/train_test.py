@@ -161,6 +161,49 @@ class ConfigsTrainTest(parameterized.TestCase):
     with self.assertRaisesRegex(ValueError, "task must be one of"):
       load_config("s5_lra.py", "task=mnist")
 
+  def test_base_config_holds_every_model_option_with_its_default(self):
+    # Given the zoo's model options (read from the constructors) and the
+    # base config (which may not import the zoo).
+    model = config_lib.base_config().model
+    # Then every option is a key of config.model with the same default.
+    for key, option in zoo.model_options().items():
+      self.assertIn(key, model)
+      self.assertEqual(model[key], option.default, msg=key)
+
+  def test_build_model_passes_the_model_options(self):
+    # Given smoke configs with a released recipe's model options, which
+    # differ only in the batch-norm momentum.
+    batch = {"inputs": np.array([[1, 2, 3, 0], [4, 5, 0, 0]], np.int32),
+             "lengths": np.array([3, 2], np.int32)}
+    cache = self.create_tempdir().full_path
+    states = {}
+    for momentum in (0.5, 0.9):
+      config = load_config("s5_lra.py", "smoke")
+      with config.unlocked():
+        config.model.update(token_encoder="onehot_dense", onehot_dim=20,
+                            bn_momentum=momentum, norm="batch")
+      spec = zoo.get_task("listops", cache_dir=cache,
+                          **preflight.data_options(config)[0]).spec
+      model = train.build_model(config, spec)
+      params, state = model.init(jax.random.PRNGKey(0), batch,
+                                 is_training=True)
+      # Then the encoder is the one-hot dense layer of width onehot_dim.
+      embed = params["sequence_model/embed"]
+      self.assertEqual(embed["w"].shape, (20, config.model.width))
+      self.assertEqual(embed["b"].shape, (config.model.width,))
+      _, states[momentum] = model.apply(params, state, jax.random.PRNGKey(1),
+                                        batch, is_training=True)
+    # And one training call moves the running mean (from 0) by
+    # 1 - bn_momentum of the way to the same batch mean.
+    norms = [k for k in states[0.5] if "mean_ema" in states[0.5][k]]
+    self.assertNotEmpty(norms)
+    for k in norms:
+      moved = np.asarray(states[0.5][k]["mean_ema"])
+      self.assertGreater(np.abs(moved).max(), 0.0, msg=k)
+      np.testing.assert_allclose(moved / 0.5,
+                                 np.asarray(states[0.9][k]["mean_ema"]) / 0.1,
+                                 rtol=1e-4, atol=1e-6, err_msg=k)
+
   def test_published_s5_listops_hyperparameters(self):
     c = load_config("s5_lra.py", "task=listops")
     self.assertEqual((c.model.num_layers, c.model.width), (8, 128))
