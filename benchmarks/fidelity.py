@@ -6,8 +6,8 @@ r"""Released recipes against our earlier ones, on the ListOps demo budget.
 
 For each model, two recipes train `configs/<model>_lra.py:demo` (6000
 generated ListOps expressions of 20-100 tokens, 2000 steps; see
-`config_lib.lra_demo`) through `python -m experiments.launch`, one process
-per run, `--jobs` at a time:
+`config_lib.lra_demo`) through `experiments.train.run`, one process per
+run (`python -m benchmarks.fidelity --run_one=...`), `--jobs` at a time:
 
   released   the `:demo` preset as it is: the released recipe's choices
              (token encoder, pooling, dropout tying, batch-norm momentum,
@@ -45,6 +45,7 @@ RECIPES = ("released", "earlier")
 # does not have are not sent.
 _COMMON_EARLIER = {
     "model.token_encoder": "embed",
+    "model.onehot_dim": None,
     "model.pooling": "mean",
     "model.dropout_tied": False,
     "model.bn_momentum": 0.9,
@@ -61,47 +62,58 @@ EARLIER = {
 }
 
 
-def _flag(key: str, value) -> str:
-  return f"--config.{key}={value}"
-
-
-def _config_keys(model: str) -> set[str]:
-  """The dotted keys of `configs/<model>_lra.py:demo` (to drop unknown)."""
+def _load_config(model: str):
+  """`configs/<model>_lra.py:demo`."""
   import importlib.util  # pylint: disable=g-import-not-at-top
   path = ROOT / "configs" / f"{model}_lra.py"
   spec = importlib.util.spec_from_file_location(f"{model}_lra", path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
-  config = module.get_config("demo")
-  keys = set()
+  return module.get_config("demo")
 
-  def walk(node, prefix):
-    for k, v in node.items():
-      name = f"{prefix}{k}"
-      keys.add(name)
-      if hasattr(v, "items"):
-        walk(v, name + ".")
 
-  walk(config, "")
-  return keys
+def _has_key(config, dotted: str) -> bool:
+  node = config
+  for part in dotted.split("."):
+    if not hasattr(node, "keys") or part not in node:
+      return False
+    node = node[part]
+  return True
+
+
+def build_config(model: str, recipe: str, seed: int, steps: int | None):
+  """The config of one run: the `:demo` preset, its recipe and seed."""
+  config = _load_config(model)
+  with config.unlocked():
+    config.seed = seed
+    config.train.update(progress_bar=False, plot=False)
+    if recipe == "earlier":
+      for key, value in EARLIER[model].items():
+        if _has_key(config, key):
+          section, _, name = key.rpartition(".")
+          config[section][name] = value
+    if steps is not None:
+      every = max(1, steps // 4)
+      config.train.update(num_steps=steps, eval_every=every,
+                          ckpt_every=every, log_every=min(100, every))
+  return config
 
 
 def command(model: str, recipe: str, seed: int, workdir: str,
-            steps: int | None, keys: set[str]) -> list[str]:
-  """The launcher command of one run."""
-  cmd = [sys.executable, "-m", "experiments.launch",
-         f"--config=configs/{model}_lra.py:demo", f"--workdir={workdir}",
-         f"--config.seed={seed}", "--config.train.progress_bar=False",
-         "--config.train.plot=False"]
-  if recipe == "earlier":
-    cmd += [_flag(k, v) for k, v in EARLIER[model].items() if k in keys]
-  if steps is not None:
-    every = max(1, steps // 4)
-    cmd += [f"--config.train.num_steps={steps}",
-            f"--config.train.eval_every={every}",
-            f"--config.train.ckpt_every={every}",
-            f"--config.train.log_every={min(100, every)}"]
-  return cmd
+            steps: int | None) -> list[str]:
+  """The command of one run (this module, in a process of its own)."""
+  job = dict(model=model, recipe=recipe, seed=seed, workdir=workdir,
+             steps=steps)
+  return [sys.executable, "-m", "benchmarks.fidelity",
+          f"--run_one={json.dumps(job)}"]
+
+
+def _run_one(job: dict) -> int:
+  from experiments import train  # pylint: disable=g-import-not-at-top
+  config = build_config(job["model"], job["recipe"], job["seed"],
+                        job["steps"])
+  train.run(config, job["workdir"])
+  return 0
 
 
 def _final_train_loss(workdir: pathlib.Path) -> float | None:
@@ -120,9 +132,9 @@ def _final_train_loss(workdir: pathlib.Path) -> float | None:
   return statistics.fmean(losses[-3:]) if losses else None
 
 
-def run_one(model, recipe, seed, root, steps, keys, env) -> dict:
+def run_one(model, recipe, seed, root, steps, env) -> dict:
   workdir = pathlib.Path(root) / f"{model}-{recipe}-{seed}"
-  cmd = command(model, recipe, seed, str(workdir), steps, keys)
+  cmd = command(model, recipe, seed, str(workdir), steps)
   t0 = time.perf_counter()
   proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True,
                         text=True, check=False)
@@ -186,7 +198,7 @@ def render(payload: dict) -> str:
   for model in MODELS:
     if any(r["model"] == model for r in payload["runs"]):
       items = ", ".join(f"`{k}={v}`" for k, v in EARLIER[model].items())
-      lines.append(f"* {model}: {items} (keys the config lacks are skipped)")
+      lines.append(f"* {model}: {items} (keys its config lacks are skipped)")
   errors = [r for r in payload["runs"] if "error" in r]
   if errors:
     lines += ["", "Failed runs (last lines of their output):", ""]
@@ -223,7 +235,10 @@ def main(argv=None) -> int:
   parser.add_argument("--workdir", default=None)
   parser.add_argument("--render_only", action="store_true")
   parser.add_argument("--note", default=None)
+  parser.add_argument("--run_one", default=None, help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
+  if args.run_one:
+    return _run_one(json.loads(args.run_one))
 
   models = [m for m in args.models.split(",") if m]
   recipes = [r for r in args.recipes.split(",") if r]
@@ -254,10 +269,9 @@ def main(argv=None) -> int:
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"]
                                      if env.get("PYTHONPATH") else "")
     machine = _machine()
-    keys = {m: _config_keys(m) for m in models}
     todo = [(m, r, s) for m in models for r in recipes for s in seeds]
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
-      futures = [pool.submit(run_one, m, r, s, root, args.steps, keys[m], env)
+      futures = [pool.submit(run_one, m, r, s, root, args.steps, env)
                  for m, r, s in todo]
       for future in concurrent.futures.as_completed(futures):
         row = future.result()

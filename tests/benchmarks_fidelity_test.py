@@ -5,20 +5,29 @@ from absl.testing import absltest
 from benchmarks import fidelity
 
 
-class CommandTest(absltest.TestCase):
+class ConfigTest(absltest.TestCase):
 
-  def test_earlier_recipe_sends_only_keys_the_config_has(self):
-    keys = {"model.pooling", "optim.grouping", "seed"}
-    released = fidelity.command("s5", "released", 1, "/w", None, keys)
-    earlier = fidelity.command("s5", "earlier", 1, "/w", 8, keys)
-    self.assertIn("--config=configs/s5_lra.py:demo", released)
-    self.assertIn("--config.seed=1", released)
-    self.assertFalse([a for a in released if a.startswith("--config.model")])
-    self.assertIn("--config.model.pooling=mean", earlier)
-    self.assertIn("--config.optim.grouping=standard", earlier)
-    self.assertNotIn("--config.model.token_encoder=embed", earlier)
-    self.assertIn("--config.train.num_steps=8", earlier)
-    self.assertIn("--config.train.eval_every=2", earlier)
+  def test_released_is_the_demo_and_earlier_sets_the_choices_back(self):
+    released = fidelity.build_config("s5", "released", 1, None)
+    earlier = fidelity.build_config("s5", "earlier", 1, 8)
+    demo = fidelity._load_config("s5")  # pylint: disable=protected-access
+    self.assertEqual(released.seed, 1)
+    self.assertEqual(released.model, demo.model)
+    self.assertEqual(released.optim, demo.optim)
+    self.assertEqual(released.model.token_encoder, "onehot_dense")
+    for key, value in fidelity.EARLIER["s5"].items():
+      section, _, name = key.rpartition(".")
+      self.assertEqual(earlier[section][name], value, msg=key)
+    self.assertEqual(earlier.train.num_steps, 8)
+    self.assertEqual(earlier.train.eval_every, 2)
+    # Mamba's config has no optimiser grouping to set back.
+    self.assertFalse(fidelity._has_key(  # pylint: disable=protected-access
+        fidelity.build_config("mamba", "earlier", 0, None), "optim.nope"))
+
+  def test_command_runs_this_module_on_one_job(self):
+    cmd = fidelity.command("s4", "earlier", 2, "/w", None)
+    self.assertEqual(cmd[1:3], ["-m", "benchmarks.fidelity"])
+    self.assertIn('"recipe": "earlier"', cmd[3])
 
   def test_every_model_has_a_config_and_an_earlier_recipe(self):
     self.assertEqual(set(fidelity.EARLIER), set(fidelity.MODELS))
