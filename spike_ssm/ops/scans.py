@@ -45,13 +45,35 @@ class ScanMode(str, enum.Enum):
 _MODES = tuple(m.value for m in ScanMode)
 
 
+# What `auto` runs, per backend: `(longest T, mode)` rows in increasing T,
+# the first row whose bound is >= T wins (None: any T). One table for every
+# caller (linear_scan, the selective and routed scans, the SSM layers).
+# Measured with
+#   PYTHONPATH=$PWD python -m benchmarks.run --only=linear_scan,PSU_LIF,S5,LRU
+# (fwd+bwd, every mode, interleaved in one process):
+#   cpu  2-core AMD EPYC, jax 0.10.2 (2026-12-04): sequential is fastest at
+#        every T measured (256..16384) and in every layer; the associative
+#        tree does ~2x the flops and XLA:CPU runs a scan step cheaply. On
+#        the LIF recurrence (T=1000, B*D=8192 per step), lax.scan with
+#        unroll=2..8 and a blocked scan (K=2..40 steps per iteration) were
+#        each slower than unroll=1, so no unrolled mode is offered.
+#   gpu, tpu: not measured in this session; a sequential step costs a
+#        kernel launch there, so the O(log T)-depth parallel scan is taken
+#        once T exceeds a few dozen steps (the threshold is the earlier
+#        rule's, kept until a device run replaces it).
+AUTO_TABLE: dict[str, tuple[tuple[int | None, str], ...]] = {
+    "cpu": ((None, "sequential"),),
+    "gpu": ((32, "sequential"), (None, "parallel")),
+    "tpu": ((32, "sequential"), (None, "parallel")),
+}
+# Backends absent from the table (e.g. a plugin) use this one's rows.
+_AUTO_FALLBACK = "gpu"
+
+
 def auto_mode(length: int, backend: str | None = None) -> ScanMode:
   """The mode `auto` resolves to for a sequence of `length` on `backend`.
 
-  On CPU `lax.scan` beats `associative_scan` at every length we measured
-  (benchmarks/RESULTS.md): the tree does ~2x the flops and XLA:CPU runs a
-  scan step cheaply. On GPU/TPU a sequential step costs a kernel launch, so
-  the O(log T)-depth parallel scan wins once T is more than a few dozen.
+  Looked up in `AUTO_TABLE` (measured per backend; see the comment there).
 
   Args:
     length: sequence length T.
@@ -61,9 +83,11 @@ def auto_mode(length: int, backend: str | None = None) -> ScanMode:
     A concrete `ScanMode` (never `AUTO`).
   """
   backend = backend or jax.default_backend()
-  if backend == "cpu" or length <= 32:
-    return ScanMode.SEQUENTIAL
-  return ScanMode.PARALLEL
+  rows = AUTO_TABLE.get(backend, AUTO_TABLE[_AUTO_FALLBACK])
+  for bound, mode in rows:
+    if bound is None or length <= bound:
+      return ScanMode(mode)
+  return ScanMode(rows[-1][1])
 
 
 def default_chunk_size(length: int) -> int:

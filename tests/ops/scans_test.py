@@ -290,6 +290,16 @@ class LinearScanAutoTest(absltest.TestCase):
     self.assertEqual(scans.auto_mode(4096, "tpu"), scans.ScanMode.PARALLEL)
     self.assertEqual(scans.auto_mode(8, "gpu"), scans.ScanMode.SEQUENTIAL)
 
+  def test_table_rows_are_concrete_modes_in_increasing_order(self):
+    for backend, rows in scans.AUTO_TABLE.items():
+      bounds = [b for b, _ in rows]
+      self.assertIsNone(bounds[-1], msg=backend)  # every T is covered
+      self.assertEqual(bounds[:-1], sorted(bounds[:-1]), msg=backend)
+      for _, mode in rows:
+        self.assertIn(mode, ("sequential", "parallel", "chunked"))
+    self.assertEqual(scans.auto_mode(4096, "some_plugin"),
+                     scans.ScanMode.PARALLEL)
+
   def test_default_chunk_size_divides_length(self):
     for length in (1, 2, 7, 12, 64, 100, 1000, 1024, 4096, 97):
       c = scans.default_chunk_size(length)
