@@ -110,8 +110,9 @@ class LIF(base.SpikingCore):
   def _whole_sequence(self, x: jax.Array, state):
     """`run`'s fast path: `__call__` over `x` `(T, B, ...)` as one scan.
 
-    `base.lif_scan` runs the step's own arithmetic (identical spikes and
-    states) with a custom VJP. `run` takes this path only where it is
+    `base.lif_scan` runs the step's own arithmetic (identical spikes;
+    states equal up to an ulp of multiply-add contraction) with a custom
+    VJP. `run` takes this path only where it is
     equivalent to scanning `__call__` (`base.whole_sequence_method`).
     """
     beta = base.decay_factor("beta", self.beta, self.learn_beta,
@@ -119,14 +120,12 @@ class LIF(base.SpikingCore):
     number = isinstance(beta, float)
     spec = base.LIFScanSpec(self.threshold, self.reset_mode,
                             self.detach_reset, self.surrogate, self.slope,
-                            beta if number else None, LIF_SCAN_UNROLL)
+                            beta if number else None)
     spikes, v = base.lif_scan(x, state.v, None if number else jnp.asarray(beta),
                               spec)
     return spikes, self.state_type(v)
 
 
-# `lax.scan` unroll of `LIF`'s whole-sequence path, forward and backward.
-LIF_SCAN_UNROLL = 1
 base.register_whole_sequence(LIF, LIF.__call__, LIF._whole_sequence)
 
 
