@@ -37,6 +37,7 @@ exact.
 """
 
 import abc
+import functools
 from collections.abc import Sequence
 from typing import Any, ClassVar, NamedTuple
 
@@ -86,6 +87,193 @@ def reset(v: jax.Array, s: jax.Array, threshold, mode: str,
   if mode == "subtract":
     return v - s * threshold
   return v * (1 - s)
+
+
+# ----------------------------------------------------------------------------
+# The LIF recurrence over a whole sequence: one scan, one custom VJP.
+# ----------------------------------------------------------------------------
+
+
+class LIFScanSpec(NamedTuple):
+  """The static (hashable) options of `lif_scan`.
+
+  Attributes:
+    threshold: firing threshold, a Python float.
+    reset_mode: "subtract" or "zero".
+    detach_reset: stop the gradient through the spike in the reset term.
+    surrogate: a surrogate name or callable (see `fire`).
+    slope: the surrogate's slope, or None for its default.
+    beta: the decay when it is a Python number (weakly typed, as the step
+      uses it), else None and the decay is `lif_scan`'s `beta` argument.
+  """
+  threshold: float
+  reset_mode: str
+  detach_reset: bool
+  surrogate: Any
+  slope: float | None
+  beta: float | None
+
+
+def _lif_membranes(x, v0, decay, spec: LIFScanSpec) -> jax.Array:
+  """All pre-reset membranes `u_t = integrate(reset(u_{t-1}), x_t)`.
+
+  One loop that fills a `(T, B, ...)` buffer in place: step t reads
+  `u_{t-1}` back from the buffer, rebuilds `v_{t-1}` with `fire` and
+  `reset`, and writes `u_t`. Compared with `lax.scan` carrying `v` and
+  stacking spikes, XLA:CPU compiles this to one fused kernel per step
+  instead of two (the scan's carry and its stacked output each get their
+  own, recomputing the step), and the spikes come out of one vectorised
+  pass over the buffer afterwards. Not unrolled: with two steps per
+  iteration, the second reads the row the first wrote, and XLA then copies
+  the whole buffer every iteration (measured: 300x slower).
+  """
+  length = x.shape[0]
+  dtype = jnp.result_type(v0.dtype, x.dtype, decay)
+
+  def body(t, buf):
+    prev = lax.dynamic_index_in_dim(buf, t - 1, 0, False)
+    s = fire(prev, spec.threshold, spec.surrogate, spec.slope)
+    v = reset(prev, s, spec.threshold, spec.reset_mode, False).astype(
+        v0.dtype)
+    x_t = lax.dynamic_index_in_dim(x, t, 0, False)
+    return lax.dynamic_update_index_in_dim(buf, integrate(v, x_t, decay), t,
+                                           0)
+
+  # Step 0 starts from v0; the loop reads x from x itself (reading it back
+  # from the row that step t overwrites costs XLA a copy of the row).
+  u0 = integrate(v0, x[0], decay)
+  buf = jnp.zeros(x.shape, dtype).at[0].set(u0)
+  return lax.fori_loop(1, length, body, buf)
+
+
+def _lif_outputs(u, x_dtype, v0_dtype, spec: LIFScanSpec):
+  """Spikes (in `x_dtype`) and the last state from the membranes `u`."""
+  s = fire(u, spec.threshold, spec.surrogate, spec.slope)
+  v_last = reset(u[-1], s[-1], spec.threshold, spec.reset_mode, False)
+  return s.astype(x_dtype), v_last.astype(v0_dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def _lif_scan(x, v0, beta, spec):
+  decay = spec.beta if beta is None else beta
+  return _lif_outputs(_lif_membranes(x, v0, decay, spec), x.dtype, v0.dtype,
+                      spec)
+
+
+def _lif_scan_fwd(x, v0, beta, spec):
+  decay = spec.beta if beta is None else beta
+  u = _lif_membranes(x, v0, decay, spec)
+  # Only the pre-reset membranes are saved: spikes, surrogate slopes and the
+  # post-reset states v_t = reset(u_t) are recomputed from them.
+  return (_lif_outputs(u, x.dtype, v0.dtype, spec),
+          (u, v0, beta, jnp.zeros((0,), x.dtype)))
+
+
+def _lif_scan_bwd(spec, res, cts):
+  """The LIF adjoint, one backward loop, summed as autodiff would sum it.
+
+  With u_t the pre-reset membrane, s_t = H(u_t - theta) and sigma'_t the
+  surrogate at u_t - theta, walking t backwards with m = dL/dv_t
+  (= beta dL/du_{t+1}, or the final state's cotangent at t = T - 1):
+
+    subtract: dL/du_t = m + (dL/ds_t - m theta) sigma'_t
+    zero:     dL/du_t = m (1 - s_t) + (dL/ds_t - m u_t) sigma'_t
+    (detach_reset drops the reset's spike term: dL/ds_t sigma'_t alone)
+
+  then dL/dx_t = dL/du_t, dL/dv_0 = beta dL/du_0 and
+  dL/dbeta = sum_t dL/du_t v_{t-1}. Like the forward pass, the loop fills
+  one buffer in place, reading dL/du_{t+1} back from it; the beta gradient
+  is one reduction after it.
+  """
+  u, v0, beta, x_proto = res
+  g_spikes, g_last = cts
+  decay = spec.beta if beta is None else beta
+  dtype = u.dtype
+  theta = spec.threshold
+  length = u.shape[0]
+
+  def adjoint(m, u_t, g_t):
+    """dL/du_t from m = dL/dv_t, the membrane u_t and dL/ds_t."""
+    g_t = g_t.astype(dtype)
+    sg = surrogate_lib.surrogate_gradient(u_t - theta, spec.surrogate,
+                                          spec.slope)
+    if spec.reset_mode == "subtract":
+      direct = m
+      g_s = g_t if spec.detach_reset else g_t - m * theta
+    else:
+      direct = m * (1 - fire(u_t, theta, spec.surrogate, spec.slope))
+      g_s = g_t if spec.detach_reset else g_t - m * u_t
+    return direct + g_s * sg
+
+  def body(i, buf):
+    t = length - 1 - i
+    later = lax.dynamic_index_in_dim(buf, t + 1, 0, False)
+    m = (decay * later).astype(v0.dtype).astype(dtype)
+    u_t = lax.dynamic_index_in_dim(u, t, 0, False)
+    g_t = lax.dynamic_index_in_dim(g_spikes, t, 0, False)
+    return lax.dynamic_update_index_in_dim(buf, adjoint(m, u_t, g_t), t, 0)
+
+  # The last step starts from the final state's cotangent; the loop reads
+  # dL/ds from its own array, as the forward reads x.
+  m_last = jnp.broadcast_to(g_last.astype(dtype), u.shape[1:])
+  g_end = adjoint(m_last, u[-1], g_spikes[-1])
+  buf = jnp.zeros(u.shape, dtype).at[-1].set(g_end)
+  g_u = lax.fori_loop(1, length, body, buf)
+  g_x = g_u.astype(x_proto.dtype)
+  g_v0 = (decay * g_u[0]).astype(v0.dtype)
+  if beta is None:
+    return g_x, g_v0, None
+  # sum_t dL/du_t v_{t-1}, with v_{t-1} = reset(u_{t-1}) rebuilt as the
+  # forward built it (v_0 for t = 0). Summed over (T - 1) * B rows as a
+  # vector-matrix product: XLA:CPU's reduction of a sliced (T - 1, ...)
+  # product is several times slower than this GEMV.
+  v_prev = reset(u[:-1], fire(u[:-1], theta, spec.surrogate, spec.slope),
+                 theta, spec.reset_mode, False).astype(v0.dtype)
+  terms = (g_u[1:] * v_prev).reshape((length - 1) * v0.shape[0], -1)
+  acc = (jnp.ones((terms.shape[0],), terms.dtype) @ terms).reshape(
+      v0.shape[1:]) + jnp.sum(g_u[0] * v0, axis=0)
+  return g_x, g_v0, _sum_like(acc, beta.shape).astype(beta.dtype)
+
+
+def _sum_like(x: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+  """Sums `x` over the axes along which `shape` was broadcast to it."""
+  lead = x.ndim - len(shape)
+  if lead:
+    x = x.sum(axis=tuple(range(lead)))
+  axes = tuple(i for i, (a, b) in enumerate(zip(shape, x.shape))
+               if a == 1 and b != 1)
+  return x.sum(axis=axes, keepdims=True) if axes else x
+
+
+_lif_scan.defvjp(_lif_scan_fwd, _lif_scan_bwd)
+
+
+def lif_scan(x: jax.Array, v0: jax.Array, beta, spec: LIFScanSpec):
+  """Runs the LIF step (`integrate`, `fire`, `reset`) over a whole sequence.
+
+  The forward pass of scanning `LIF.__call__`: the same operations in the
+  same order and dtypes (spikes agree exactly; a membrane may differ by an
+  ulp where XLA contracts a multiply-add in one program and not in the
+  other). Its gradient
+  is a custom VJP (`_lif_scan_bwd`): one backward loop that reads only the
+  saved pre-reset membranes, instead of autodiff through every step's
+  Heaviside, surrogate and reset.
+
+  Args:
+    x: input currents `(T, B, *hidden_shape)`, T >= 1.
+    v0: initial membranes `(B, *hidden_shape)`; the carry keeps its dtype.
+    beta: the decay as an array broadcastable to `hidden_shape` (a
+      learnable or per-unit decay; differentiated), or None to use the
+      Python number `spec.beta`.
+    spec: the static options.
+
+  Returns:
+    `(spikes, v_last)`: spikes `(T, B, *hidden_shape)` in `x`'s dtype and the
+    membrane after the last step in `v0`'s dtype.
+  """
+  if beta is None and spec.beta is None:
+    raise ValueError("lif_scan: give the decay as `beta` or `spec.beta`.")
+  return _lif_scan(x, v0, beta, spec)
 
 
 # ----------------------------------------------------------------------------
@@ -331,6 +519,36 @@ def check_step(core: "SpikingCore", x: jax.Array, state) -> None:
       raise ValueError(
           f"{who}: state.{field} has shape {value.shape} but `x_t` has shape "
           f"{x.shape}; they must match.")
+
+
+# Cores whose whole-sequence method `run` may call instead of scanning
+# `__call__`: class -> (the `__call__` it is equivalent to, that method).
+_WHOLE_SEQUENCE: dict[type, tuple[Any, Any]] = {}
+
+
+def register_whole_sequence(cls: type, step, method) -> None:
+  """Declares `method(core, x, state)` equivalent to scanning `step`."""
+  _WHOLE_SEQUENCE[cls] = (step, method)
+
+
+def whole_sequence_method(core) -> Any:
+  """The method `run` may call for `core` over a whole sequence, or None.
+
+  Found for a registered class and its subclasses while they keep the
+  registered `__call__` and no mixed-precision policy targets their class (a
+  policy casts every step's carry, which a fused scan would not).
+  """
+  cls = type(core)
+  for owner in cls.__mro__:
+    if owner in _WHOLE_SEQUENCE:
+      step, method = _WHOLE_SEQUENCE[owner]
+      if cls.__call__ is not step or getattr(cls, method.__name__) is not (
+          method):
+        return None
+      if hk.mixed_precision.get_policy(cls) is not None:
+        return None
+      return getattr(core, method.__name__)
+  return None
 
 
 def decay_factor(name: str, value, learn: bool, hidden_shape: tuple[int, ...]):

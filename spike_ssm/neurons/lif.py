@@ -107,6 +107,27 @@ class LIF(base.SpikingCore):
     v = base.reset(v, s, self.threshold, self.reset_mode, self.detach_reset)
     return s.astype(x_t.dtype), self.state_type(v.astype(prev_state.v.dtype))
 
+  def _whole_sequence(self, x: jax.Array, state):
+    """`run`'s fast path: `__call__` over `x` `(T, B, ...)` as one scan.
+
+    `base.lif_scan` runs the step's own arithmetic (identical spikes;
+    states equal up to an ulp of multiply-add contraction) with a custom
+    VJP. `run` takes this path only where it is
+    equivalent to scanning `__call__` (`base.whole_sequence_method`).
+    """
+    beta = base.decay_factor("beta", self.beta, self.learn_beta,
+                             self.hidden_shape)
+    number = isinstance(beta, float)
+    spec = base.LIFScanSpec(self.threshold, self.reset_mode,
+                            self.detach_reset, self.surrogate, self.slope,
+                            beta if number else None)
+    spikes, v = base.lif_scan(x, state.v, None if number else jnp.asarray(beta),
+                              spec)
+    return spikes, self.state_type(v)
+
+
+base.register_whole_sequence(LIF, LIF.__call__, LIF._whole_sequence)
+
 
 class IF(LIF):
   """Integrate-and-fire neuron: `LIF` without leak (beta = 1).

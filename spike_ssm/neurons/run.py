@@ -14,7 +14,12 @@ def run(core: hk.RNNCore,
         initial_state: Any = None,
         *,
         time_major: bool = False) -> tuple[Any, Any]:
-  """Checks `x` against `core` and unrolls it with `hk.dynamic_unroll`.
+  """Checks `x` against `core` and unrolls it over time.
+
+  Cores of the LIF family that declare a whole-sequence method
+  (`base.whole_sequence_method`: `LIF`, `IF`) run as one fused scan with a
+  custom VJP, equivalent to stepping them; every other core, and any core
+  under a mixed-precision policy, is unrolled with `hk.dynamic_unroll`.
 
   Inside a transform `hk.dynamic_unroll` scans with `hk.scan`, so a core may
   create its parameters in its first step: during `init` Haiku unrolls that
@@ -43,5 +48,11 @@ def run(core: hk.RNNCore,
                          "run")  # [T, B, ...]
   state = core.initial_state(x.shape[1]) if initial_state is None else (
       initial_state)
-  outputs, final_state = hk.dynamic_unroll(core, x, state)  # [T, B, ...]
+  whole = base.whole_sequence_method(core) if x.shape[0] else None
+  if whole is not None:
+    # The same checks the first step would make, then one fused scan.
+    base.check_step(core, jax.ShapeDtypeStruct(x.shape[1:], x.dtype), state)
+    outputs, final_state = whole(x, state)
+  else:
+    outputs, final_state = hk.dynamic_unroll(core, x, state)  # [T, B, ...]
   return base.from_time_major(outputs, time_major), final_state

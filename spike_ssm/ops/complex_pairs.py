@@ -12,7 +12,11 @@ complex state and read a real output out of it:
   project_out(h, W) = Re(h W^T)        complex h (..., K), complex W (D, K)
 
 Both are written as one real matmul on stacked real / imaginary parts, a
-quarter of the work of promoting `x` to complex.
+quarter of the work of promoting `x` to complex. The `_split` variants keep
+the complex side in "split" layout, a real trailing axis of 2K holding the K
+real parts and then the K imaginary parts (what the matmul produces), so a
+layer can scan it with `ops.scans.complex_pair_scan` and read it out without
+ever building a complex array.
 """
 
 import jax
@@ -40,6 +44,20 @@ def from_complex(z: jax.Array, dtype=None) -> jax.Array:
   return pair if dtype is None else pair.astype(dtype)
 
 
+def project_in_split(x: jax.Array, w: jax.Array) -> jax.Array:
+  """`x @ w.T` for real `x`, complex `w`, in split layout: one real matmul.
+
+  Args:
+    x: real, `(..., D)`.
+    w: complex, `(K, D)`.
+
+  Returns:
+    Real, `(..., 2K)`: the K real parts, then the K imaginary parts.
+  """
+  w_pair = jnp.concatenate([jnp.real(w), jnp.imag(w)], axis=0)  # [2K, D]
+  return jnp.einsum("...d,kd->...k", x, w_pair)  # [..., 2K]
+
+
 def project_in(x: jax.Array, w: jax.Array) -> jax.Array:
   """Complex projection of a real input, `x @ w.T`.
 
@@ -51,9 +69,22 @@ def project_in(x: jax.Array, w: jax.Array) -> jax.Array:
     Complex, `(..., K)`.
   """
   k = w.shape[0]
-  w_pair = jnp.concatenate([jnp.real(w), jnp.imag(w)], axis=0)  # [2K, D]
-  z = jnp.einsum("...d,kd->...k", x, w_pair)  # [..., 2K]
+  z = project_in_split(x, w)  # [..., 2K]
   return lax.complex(z[..., :k], z[..., k:])
+
+
+def project_out_split(h: jax.Array, w: jax.Array) -> jax.Array:
+  """`Re(h @ w.T)` for `h` in split layout, complex `w`: one real matmul.
+
+  Args:
+    h: real, `(..., 2K)`: K real parts, then K imaginary parts.
+    w: complex, `(D, K)`.
+
+  Returns:
+    `Re(h) @ Re(w).T - Im(h) @ Im(w).T`, real, `(..., D)`.
+  """
+  w_pair = jnp.concatenate([jnp.real(w), -jnp.imag(w)], axis=-1)  # [D, 2K]
+  return jnp.einsum("...k,dk->...d", h, w_pair)
 
 
 def project_out(h: jax.Array, w: jax.Array) -> jax.Array:
@@ -67,5 +98,4 @@ def project_out(h: jax.Array, w: jax.Array) -> jax.Array:
     `Re(h) @ Re(w).T - Im(h) @ Im(w).T`, real, `(..., D)`.
   """
   h_pair = jnp.concatenate([jnp.real(h), jnp.imag(h)], axis=-1)  # [..., 2K]
-  w_pair = jnp.concatenate([jnp.real(w), -jnp.imag(w)], axis=-1)  # [D, 2K]
-  return jnp.einsum("...k,dk->...d", h_pair, w_pair)
+  return project_out_split(h_pair, w)

@@ -45,13 +45,35 @@ class ScanMode(str, enum.Enum):
 _MODES = tuple(m.value for m in ScanMode)
 
 
+# What `auto` runs, per backend: `(longest T, mode)` rows in increasing T,
+# the first row whose bound is >= T wins (None: any T). One table for every
+# caller (linear_scan, the selective and routed scans, the SSM layers).
+# Measured with
+#   PYTHONPATH=$PWD python -m benchmarks.run --only=linear_scan,PSU_LIF,S5,LRU
+# (fwd+bwd, every mode, interleaved in one process):
+#   cpu  2-core AMD EPYC, jax 0.10.2 (2026-12-04): sequential is fastest at
+#        every T measured (256..16384) and in every layer; the associative
+#        tree does ~2x the flops and XLA:CPU runs a scan step cheaply. On
+#        the LIF recurrence (T=1000, B*D=8192 per step), lax.scan with
+#        unroll=2..8 and a blocked scan (K=2..40 steps per iteration) were
+#        each slower than unroll=1, so no unrolled mode is offered.
+#   gpu, tpu: not measured in this session; a sequential step costs a
+#        kernel launch there, so the O(log T)-depth parallel scan is taken
+#        once T exceeds a few dozen steps (the threshold is the earlier
+#        rule's, kept until a device run replaces it).
+AUTO_TABLE: dict[str, tuple[tuple[int | None, str], ...]] = {
+    "cpu": ((None, "sequential"),),
+    "gpu": ((32, "sequential"), (None, "parallel")),
+    "tpu": ((32, "sequential"), (None, "parallel")),
+}
+# Backends absent from the table (e.g. a plugin) use this one's rows.
+_AUTO_FALLBACK = "gpu"
+
+
 def auto_mode(length: int, backend: str | None = None) -> ScanMode:
   """The mode `auto` resolves to for a sequence of `length` on `backend`.
 
-  On CPU `lax.scan` beats `associative_scan` at every length we measured
-  (benchmarks/RESULTS.md): the tree does ~2x the flops and XLA:CPU runs a
-  scan step cheaply. On GPU/TPU a sequential step costs a kernel launch, so
-  the O(log T)-depth parallel scan wins once T is more than a few dozen.
+  Looked up in `AUTO_TABLE` (measured per backend; see the comment there).
 
   Args:
     length: sequence length T.
@@ -61,9 +83,11 @@ def auto_mode(length: int, backend: str | None = None) -> ScanMode:
     A concrete `ScanMode` (never `AUTO`).
   """
   backend = backend or jax.default_backend()
-  if backend == "cpu" or length <= 32:
-    return ScanMode.SEQUENTIAL
-  return ScanMode.PARALLEL
+  rows = AUTO_TABLE.get(backend, AUTO_TABLE[_AUTO_FALLBACK])
+  for bound, mode in rows:
+    if bound is None or length <= bound:
+      return ScanMode(mode)
+  return ScanMode(rows[-1][1])
 
 
 def default_chunk_size(length: int) -> int:
@@ -416,3 +440,116 @@ def linear_scan(a: jax.Array,
   if length == 0:
     return b.astype(jnp.result_type(a.dtype, b.dtype))
   return _scan_jit(a, b, h0, mode, bool(reverse), chunk_size, time_varying)
+
+
+# ----------------------------------------------------------------------------
+# The diagonal complex recurrence on real pairs (sequential).
+# ----------------------------------------------------------------------------
+
+
+def _rotate(a_re, a_im, h, conjugate: bool):
+  """`a * h` (or `conj(a) * h`) for `h` in split layout `[re | im]`."""
+  k = a_re.shape[-1]
+  h_re, h_im = h[..., :k], h[..., k:]
+  if conjugate:
+    return jnp.concatenate([a_re * h_re + a_im * h_im,
+                            a_re * h_im - a_im * h_re], axis=-1)
+  return jnp.concatenate([a_re * h_re - a_im * h_im,
+                          a_re * h_im + a_im * h_re], axis=-1)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def _pair_scan(a_re, a_im, b, reverse):
+  def step(h, b_t):
+    h = _rotate(a_re, a_im, h, False) + b_t
+    return h, h
+  return lax.scan(step, jnp.zeros(b.shape[1:], b.dtype), b,
+                  reverse=reverse)[1]
+
+
+def _pair_scan_fwd(a_re, a_im, b, reverse):
+  h = _pair_scan(a_re, a_im, b, reverse)
+  return h, (a_re, a_im, h)
+
+
+def _pair_scan_bwd(reverse, res, g_out):
+  """The adjoint recurrence `g_t = dL/dh_t + conj(a) g_{t+1}`, one scan.
+
+  As `_sequential_bwd`: the carry holds `(conj(a) g_{t+1}, g_{t+1})` and the
+  per-example a-gradient `sum_t conj(h_t) g_{t+1}` (its real and imaginary
+  parts are the gradients of `a_re` and `a_im`); the state before the first
+  step is zero, so it adds nothing.
+  """
+  a_re, a_im, h = res
+  k = a_re.shape[-1]
+  zeros = jnp.zeros(h.shape[1:], h.dtype)
+  half = jnp.zeros(h.shape[1:-1] + (k,), h.dtype)
+
+  def step(carry, xs):
+    m, g_next, acc_re, acc_im = carry
+    g_t, h_t = xs
+    g = g_t + m
+    gn_re, gn_im = g_next[..., :k], g_next[..., k:]
+    h_re, h_im = h_t[..., :k], h_t[..., k:]
+    acc_re = acc_re + (gn_re * h_re + gn_im * h_im)
+    acc_im = acc_im + (gn_im * h_re - gn_re * h_im)
+    return (_rotate(a_re, a_im, g, True), g, acc_re, acc_im), g
+
+  (_, _, acc_re, acc_im), g = lax.scan(
+      step, (zeros, zeros, half, half), (g_out, h), reverse=not reverse)
+  return (_sum_to_shape(acc_re, a_re.shape), _sum_to_shape(acc_im, a_im.shape),
+          g)
+
+
+_pair_scan.defvjp(_pair_scan_fwd, _pair_scan_bwd)
+
+
+def complex_pair_scan(a_re: jax.Array,
+                      a_im: jax.Array,
+                      b: jax.Array,
+                      *,
+                      reverse: bool = False) -> jax.Array:
+  """`h_t = a * h_{t-1} + b_t` for complex `a`, `b`, `h` kept as real pairs.
+
+  The diagonal complex recurrence of S5 / LRU in "split" layout: the last
+  axis of `b` and `h` holds `K` real parts followed by `K` imaginary parts,
+  the layout one real matmul against `[Re(W); Im(W)]` produces, so the
+  layers go from input projection to scan to readout without building a
+  complex array. Evaluated sequentially from `h_{-1} = 0` (`lax.scan`, the
+  fastest mode on CPU), with a custom VJP that saves only `h` and runs the
+  adjoint as one reverse scan. Equals `linear_scan(a_re + i a_im, b_re + i
+  b_im, mode="sequential")` in split layout.
+
+  Args:
+    a_re: real parts of the time-invariant decay, `(K,)` (or broadcastable
+      to `b.shape[1:-1] + (K,)`).
+    a_im: imaginary parts, same shape as `a_re`.
+    b: inputs `(T, ..., 2K)`, real, split layout.
+    reverse: run from the last step to the first.
+
+  Returns:
+    `h`, the shape and dtype of `b`, split layout.
+
+  Raises:
+    ValueError: a `b` without a time axis or whose last axis is not twice
+      the size of `a_re`'s, or `a_re` and `a_im` of different shapes.
+    TypeError: complex or integer inputs.
+  """
+  a_re, a_im, b = jnp.asarray(a_re), jnp.asarray(a_im), jnp.asarray(b)
+  for name, x in (("a_re", a_re), ("a_im", a_im), ("b", b)):
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+      raise TypeError(f"complex_pair_scan: `{name}` must be a real floating "
+                      f"array, got dtype {x.dtype}.")
+  if a_re.shape != a_im.shape or a_re.ndim < 1:
+    raise ValueError(
+        f"complex_pair_scan: `a_re` {a_re.shape} and `a_im` {a_im.shape} must "
+        "have the same shape, with K on the last axis.")
+  if b.ndim < 2 or b.shape[-1] != 2 * a_re.shape[-1]:
+    raise ValueError(
+        f"complex_pair_scan: `b` must be (T, ..., 2K) with K = "
+        f"{a_re.shape[-1]} from `a_re`; got shape {b.shape}.")
+  dtype = jnp.result_type(a_re.dtype, a_im.dtype, b.dtype)
+  if b.shape[0] == 0:
+    return b.astype(dtype)
+  return _pair_scan(a_re.astype(dtype), a_im.astype(dtype), b.astype(dtype),
+                    bool(reverse))

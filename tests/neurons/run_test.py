@@ -1,11 +1,14 @@
 """Tests for spike_ssm.neurons.run."""
 
+import zlib
+
 from absl.testing import absltest
 from absl.testing import parameterized
 import chex
 import haiku as hk
 import jax
 import jax.numpy as jnp
+import jmp
 import numpy as np
 
 from spike_ssm import neurons
@@ -82,6 +85,119 @@ class RunTest(chex.TestCase):
                                  hk.transform(haikus).apply(p, None, x)))
     # Then they agree.
     chex.assert_trees_all_close(*both(params, x), **tol.F32_VS_F64)
+
+
+# LIF options for the fused-path tests: (reset, detach_reset, learn_beta,
+# per-unit beta, surrogate). Every reset / detach / learnable combination
+# once, the surrogates spread over them.
+FUSED_CASES = (
+    ("subtract", False, False, False, "fast_sigmoid"),
+    ("subtract", False, True, True, "triangular"),
+    ("subtract", True, True, False, "arctan"),
+    ("zero", False, True, False, "sigmoid"),
+    ("zero", True, False, True, "fast_sigmoid"),
+    ("zero", False, False, False, "boxcar"),
+)
+
+
+def _fused_and_stepped(reset, detach, learn, per_unit, surrogate, n=4):
+  """`run` (fused for LIF) and `hk.dynamic_unroll` of the same LIF step."""
+  beta = np.linspace(0.5, 0.95, n).astype(np.float32) if per_unit else 0.8
+
+  def make(fused):
+    def f(x, v0):
+      core = neurons.LIF(n, beta, learn_beta=learn, threshold=0.7,
+                         reset=reset, detach_reset=detach,
+                         surrogate=surrogate, slope=2.0)
+      state = neurons.LIFState(v0)
+      if fused:
+        return neurons.run(core, x, state, time_major=True)
+      return hk.dynamic_unroll(core, x, state)
+    return hk.transform(f)
+
+  return make(True), make(False)
+
+
+class FusedLIFTest(parameterized.TestCase):
+  """`run` of LIF / IF is one fused scan with a custom VJP (`lif_scan`)."""
+
+  def test_run_takes_the_fused_path_only_where_it_is_equivalent(self):
+    class Custom(neurons.LIF):
+
+      def __call__(self, x_t, prev_state):
+        return super().__call__(2.0 * x_t, prev_state)
+
+    @hk.testing.transform_and_run
+    def methods():
+      return [neurons.base.whole_sequence_method(core) is not None
+              for core in (neurons.LIF(3), neurons.IF(3), Custom(3),
+                           neurons.CuBaLIF(3), neurons.LI(3))]
+
+    self.assertEqual(methods(), [True, True, False, False, False])
+    policy = hk.mixed_precision.push_policy(
+        neurons.LIF, jmp.get_policy("p=f32,c=f32,o=f32"))
+    with policy:
+      self.assertEqual(methods()[0], False)
+
+  @parameterized.parameters(*FUSED_CASES)
+  def test_same_spikes_and_gradients_as_stepping(self, *case):
+    # Given the fused and the stepped LIF, the same parameters (a learnable
+    # beta moved off its init) and a random initial state.
+    fused, stepped = _fused_and_stepped(*case)
+    rng = np.random.default_rng(zlib.crc32(repr(case).encode()))
+    x = jnp.asarray(rng.normal(0.4, 1.0, (11, 3, 4)), jnp.float32)
+    v0 = jnp.asarray(rng.uniform(0.0, 0.5, (3, 4)), jnp.float32)
+    w = jnp.asarray(rng.normal(size=x.shape), jnp.float32)
+    w_v = jnp.asarray(rng.normal(size=v0.shape), jnp.float32)
+    params = jax.tree.map(
+        lambda p: p + jnp.asarray(rng.uniform(-0.2, 0.05, p.shape),
+                                  p.dtype), fused.init(None, x, v0))
+
+    def loss(f):
+      def fn(params, x, v0):
+        spikes, state = f.apply(params, None, x, v0)
+        return jnp.sum(w * spikes) + jnp.sum(w_v * jnp.sin(state.v))
+      return jax.grad(fn, argnums=(0, 1, 2))
+
+    run = jax.jit(lambda p, x, v0: (fused.apply(p, None, x, v0),
+                                    stepped.apply(p, None, x, v0),
+                                    loss(fused)(p, x, v0),
+                                    loss(stepped)(p, x, v0)))
+    # When both run and are differentiated.
+    out_f, out_s, grad_f, grad_s = run(params, x, v0)
+    # Then the spikes agree exactly and the states to float32 rounding (the
+    # two programs run the same operations, but XLA may contract a
+    # multiply-add differently in each), and the custom VJP's gradients
+    # (input, initial state and, if learnable, beta) are autodiff's through
+    # the stepped cells up to float32 summation order.
+    np.testing.assert_array_equal(out_f[0], out_s[0])
+    chex.assert_trees_all_close(out_f[1], out_s[1], **tol.F32_VS_F64)
+    self.assertGreater(float(out_f[0].sum()), 0)
+    self.assertLen(jax.tree.leaves(grad_f), 3 if case[2] else 2)
+    self.assertGreater(float(jnp.abs(grad_f[1]).max()), 0)
+    chex.assert_trees_all_close(grad_f, grad_s, **tol.F32_VS_F64)
+
+  def test_bfloat16_input_with_a_float32_state(self):
+    # The carry keeps the state's dtype and spikes come out in the input's,
+    # as when stepping.
+    fused, stepped = _fused_and_stepped("subtract", False, True, False,
+                                        "fast_sigmoid")
+    rng = np.random.default_rng(7)
+    x = jnp.asarray(rng.normal(0.4, 1.0, (9, 2, 4)), jnp.bfloat16)
+    v0 = jnp.zeros((2, 4), jnp.float32)
+    params = fused.init(None, x, v0)
+    grad = lambda f: jax.grad(lambda x: jnp.sum(
+        f.apply(params, None, x, v0)[0].astype(jnp.float32)**2))
+    out_f, out_s, g_f, g_s = jax.jit(lambda x: (
+        fused.apply(params, None, x, v0), stepped.apply(params, None, x, v0),
+        grad(fused)(x), grad(stepped)(x)))(x)
+    self.assertEqual(out_f[0].dtype, jnp.bfloat16)
+    self.assertEqual(out_f[1].v.dtype, jnp.float32)
+    np.testing.assert_array_equal(out_f[0], out_s[0])
+    chex.assert_trees_all_close(out_f[1], out_s[1], **tol.F32_VS_F64)
+    self.assertEqual(g_f.dtype, jnp.bfloat16)
+    chex.assert_trees_all_close(g_f.astype(jnp.float32),
+                                g_s.astype(jnp.float32), **tol.BF16_INPUT)
 
 
 class RunBadInputTest(parameterized.TestCase):

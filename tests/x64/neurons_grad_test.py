@@ -10,6 +10,7 @@ Run with JAX_ENABLE_X64=1 (the Makefile runs tests/x64 separately).
 
 from absl.testing import absltest
 from absl.testing import parameterized
+import chex
 import haiku as hk
 import jax
 from jax import test_util as jtu
@@ -63,6 +64,38 @@ class NeuronGradTest(parameterized.TestCase):
 
     jtu.check_grads(jax.jit(loss), (self.beta, self.x, self.v0), order=1,
                     modes=("rev",), **tol.GRAD_F64)
+
+  @parameterized.parameters(("subtract", False), ("subtract", True),
+                            ("zero", False), ("zero", True))
+  def test_fused_lif_gradients_are_autodiffs_of_the_step(self, reset, detach):
+    # `run` evaluates LIF as one loop with a custom VJP; in float64 its
+    # gradients must equal autodiff through the stepped cell (surrogate
+    # spikes included) to float64 rounding.
+    def forward(fused):
+      def f(x, v0):
+        core = neurons.LIF(N, 0.8, learn_beta=True, threshold=0.7,
+                           reset=reset, detach_reset=detach,
+                           surrogate="triangular", slope=0.5)
+        state = neurons.LIFState(v0)
+        if fused:
+          return neurons.run(core, x, state)
+        return hk.dynamic_unroll(core, x, state, time_major=False)
+      return hk.transform(f)
+
+    def loss(fused):
+      f = forward(fused)
+
+      def fn(beta, x, v0):
+        out, state = f.apply({"lif": {"beta": beta}}, None, x, v0)
+        return jnp.sum(self.w * out) + jnp.sum(jnp.sin(state.v))
+      return jax.jit(jax.grad(fn, argnums=(0, 1, 2)))
+
+    args = (self.beta, self.x, self.v0)
+    got, want = loss(True)(*args), loss(False)(*args)
+    for g in got:
+      self.assertEqual(g.dtype, jnp.float64)
+      self.assertGreater(float(jnp.abs(g).max()), 0.0)
+    chex.assert_trees_all_close(got, want, **tol.F64)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,19 @@ class LinearScanGradTest(parameterized.TestCase):
     jtu.check_grads(jax.jit(fn), (a, b, h0), order=1, modes=["rev"],
                     **tol.GRAD_F64)
 
+  @parameterized.parameters(False, True)
+  def test_complex_pair_scan_vjp_matches_finite_differences(self, reverse):
+    rng = np.random.default_rng(1)
+    k = 3
+    a_re = rng.uniform(0.3, 0.7, size=(k,))
+    a_im = rng.uniform(-0.6, 0.6, size=(k,))
+    b = rng.normal(size=(10, 2, 2 * k))
+    fn = lambda a_re, a_im, b: scans.complex_pair_scan(a_re, a_im, b,
+                                                       reverse=reverse)
+    self.assertEqual(fn(a_re, a_im, b).dtype, np.float64)
+    jtu.check_grads(jax.jit(fn), (a_re, a_im, b), order=1, modes=["rev"],
+                    **tol.GRAD_F64)
+
 
 if __name__ == "__main__":
   absltest.main()
