@@ -8,6 +8,16 @@ import jax.numpy as jnp
 
 from spike_ssm.neurons import base
 
+# Backends on which `run` takes a core's fused whole-sequence method. Measured
+# with `python -m benchmarks.run --only=LIF` (T=1000 B=32 D=256, fwd+bwd):
+#   cpu  2-core AMD EPYC, jax 0.10.2: fused 0.58-0.61x Spyx's lax.scan (the
+#        unfused hk.dynamic_unroll path: 1.03x);
+#   gpu  NVIDIA H200, jax 0.11.2 (2026-12-04, benchmarks/results_gpu.json):
+#        fused 36.9 ms vs Spyx 12.4 ms: its in-place membrane writes and the
+#        separate spike pass cost more than they save once every step is a
+#        kernel launch, so GPUs (and TPUs, unmeasured) unroll the core.
+FUSED_BACKENDS = ("cpu",)
+
 
 def run(core: hk.RNNCore,
         x: jax.Array,
@@ -16,10 +26,11 @@ def run(core: hk.RNNCore,
         time_major: bool = False) -> tuple[Any, Any]:
   """Checks `x` against `core` and unrolls it over time.
 
-  Cores of the LIF family that declare a whole-sequence method
-  (`base.whole_sequence_method`: `LIF`, `IF`) run as one fused scan with a
-  custom VJP, equivalent to stepping them; every other core, and any core
-  under a mixed-precision policy, is unrolled with `hk.dynamic_unroll`.
+  On the backends of `FUSED_BACKENDS` (the CPU), cores of the LIF family
+  that declare a whole-sequence method (`base.whole_sequence_method`: `LIF`,
+  `IF`) run as one fused scan with a custom VJP, equivalent to stepping
+  them; every other core, any core under a mixed-precision policy, and
+  every core on other backends is unrolled with `hk.dynamic_unroll`.
 
   Inside a transform `hk.dynamic_unroll` scans with `hk.scan`, so a core may
   create its parameters in its first step: during `init` Haiku unrolls that
@@ -48,7 +59,8 @@ def run(core: hk.RNNCore,
                          "run")  # [T, B, ...]
   state = core.initial_state(x.shape[1]) if initial_state is None else (
       initial_state)
-  whole = base.whole_sequence_method(core) if x.shape[0] else None
+  whole = (base.whole_sequence_method(core)
+           if x.shape[0] and jax.default_backend() in FUSED_BACKENDS else None)
   if whole is not None:
     # The same checks the first step would make, then one fused scan.
     base.check_step(core, jax.ShapeDtypeStruct(x.shape[1:], x.dtype), state)

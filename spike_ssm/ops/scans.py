@@ -57,10 +57,13 @@ _MODES = tuple(m.value for m in ScanMode)
 #        the LIF recurrence (T=1000, B*D=8192 per step), lax.scan with
 #        unroll=2..8 and a blocked scan (K=2..40 steps per iteration) were
 #        each slower than unroll=1, so no unrolled mode is offered.
-#   gpu, tpu: not measured in this session; a sequential step costs a
-#        kernel launch there, so the O(log T)-depth parallel scan is taken
-#        once T exceeds a few dozen steps (the threshold is the earlier
-#        rule's, kept until a device run replaces it).
+#   gpu  NVIDIA H200, jax 0.11.2 (2026-12-04, benchmarks/results_gpu.json,
+#        via benchmarks/gpu_bench.sh): parallel is fastest at every T
+#        measured, 256..16384 (linear_scan fwd+bwd at T=256: parallel 0.17
+#        ms, chunked 0.85, sequential 5.6; S5/LRU T=1024: parallel 0.5 ms,
+#        sequential 13.7): each sequential step is a kernel launch. T below
+#        256 was not measured; the threshold 32 is the earlier rule's.
+#   tpu  not measured; follows the GPU rows.
 AUTO_TABLE: dict[str, tuple[tuple[int | None, str], ...]] = {
     "cpu": ((None, "sequential"),),
     "gpu": ((32, "sequential"), (None, "parallel")),

@@ -1,5 +1,7 @@
 """Tests for spike_ssm.neurons.run."""
 
+import sys
+from unittest import mock
 import zlib
 
 from absl.testing import absltest
@@ -176,6 +178,23 @@ class FusedLIFTest(parameterized.TestCase):
     self.assertLen(jax.tree.leaves(grad_f), 3 if case[2] else 2)
     self.assertGreater(float(jnp.abs(grad_f[1]).max()), 0)
     chex.assert_trees_all_close(grad_f, grad_s, **tol.F32_VS_F64)
+
+  def test_only_the_fused_backends_take_the_fused_path(self):
+    # Given LIF applied on this (CPU) backend and with the CPU taken out of
+    # FUSED_BACKENDS (as on a GPU).
+    fused, _ = _fused_and_stepped("zero", False, False, False, "fast_sigmoid")
+    x = jnp.ones((5, 2, 4), jnp.float32)
+    v0 = jnp.zeros((2, 4), jnp.float32)
+    params = fused.init(None, x, v0)
+    trace = lambda: str(jax.make_jaxpr(
+        lambda p: fused.apply(p, None, x, v0))(params))
+    here = trace()
+    run_module = sys.modules["spike_ssm.neurons.run"]
+    with mock.patch.object(run_module, "FUSED_BACKENDS", ()):
+      elsewhere = trace()
+    # Then only the first runs the fused custom-VJP scan.
+    self.assertIn("name=_lif_scan", here)
+    self.assertNotIn("name=_lif_scan", elsewhere)
 
   def test_bfloat16_input_with_a_float32_state(self):
     # The carry keeps the state's dtype and spikes come out in the input's,
