@@ -133,9 +133,11 @@ class LayerTableTest(parameterized.TestCase):
     fn = backbone_model(name)
     x = jnp.asarray(np.random.default_rng(0).normal(size=(B, T, D)),
                     jnp.float32)
-    # When it is initialised and applied.
-    params, state = jax.jit(fn.init)(jax.random.PRNGKey(0), x)
-    y, _ = jax.jit(fn.apply)(params, state, None, x)
+    # When it is initialised and applied (one compiled program).
+    def init_and_apply(key, x):
+      params, state = fn.init(key, x)
+      return params, fn.apply(params, state, None, x)[0]
+    params, y = jax.jit(init_and_apply)(jax.random.PRNGKey(0), x)
     # Then it maps (B, T, D) to (B, T, D), finite, with one layer per block
     # of the class the zoo names.
     self.assertEqual((y.shape, y.dtype), (x.shape, x.dtype))
