@@ -54,24 +54,26 @@ class SpikingLRAConfigTest(parameterized.TestCase):
     self.assertEqual(s, l)
 
   @parameterized.parameters(*NAMES)
-  def test_released_switches_on_the_three_quirks_and_nothing_else(
+  def test_released_switches_on_the_four_quirks_and_nothing_else(
       self, name):
     for arg in ("task=image", "demo"):
       # Given a config with and without `released`.
       paper = load_config(name, arg).to_dict()
       released = load_config(name, arg + ",released").to_dict()
-      # Then the post-norm is discarded, dropout runs twice and evaluation
-      # uses the SDN, where the default follows the paper.
-      got = (released["model"].pop("discard_postnorm"),
-             released["model"]["layer_kwargs"].pop("dropout_twice"),
-             released["model"]["layer_kwargs"].pop("eval_mode"))
-      want = (paper["model"].pop("discard_postnorm"),
-              paper["model"]["layer_kwargs"].pop("dropout_twice"),
-              paper["model"]["layer_kwargs"].pop("eval_mode"))
-      self.assertEqual(got, (True, True, "sdn"))
-      self.assertEqual(want, (False, False, "iterative"))
-      # And nothing else changes.
+      # Then the post-norm is discarded, dropout runs twice, evaluation
+      # uses the SDN and the SDN is the released network, where the default
+      # follows the paper.
+      def quirks(c):
+        kw = c["model"]["layer_kwargs"]
+        return (c["model"].pop("discard_postnorm"), kw.pop("dropout_twice"),
+                kw.pop("eval_mode"), kw.pop("sdn_topology"))
+
+      self.assertEqual(quirks(released), (True, True, "sdn", "released"))
+      self.assertEqual(quirks(paper), (False, False, "iterative", "paper"))
+      # And nothing else changes (the packaged weights of the topology are
+      # used: no weights path is set).
       self.assertEqual(released, paper)
+      self.assertIsNone(paper["model"]["layer_kwargs"]["sdn_weights"])
 
   def test_make_config_rejects_other_layers(self):
     spec = importlib.util.spec_from_file_location(
