@@ -130,7 +130,8 @@ def make_config(layer: str, arg: str | None,
       surrogate="triangular", glu=True, b_clip=row["b_clip"],
       trainable_b=row["trainable_b"], dropout_twice=False,
       sdn_topology="paper", **layer_kwargs)
-  # A path to SDN weights (`experiments.pretrain_sdn`); None: the packaged.
+  # A path to SDN weights (`experiments.pretrain_sdn`); None: the packaged
+  # weights of `sdn_topology`.
   config.model.layer_kwargs.sdn_weights = config_dict.placeholder(str)
   config.optim.update(config_lib.released_optim(
       row, grouping=config_lib.released_grouping(row)))

@@ -2,6 +2,7 @@ r"""Pre-trains the surrogate dynamic network (SDN) of SpikingSSMs.
 
   python -m experiments.pretrain_sdn                       # tau = 0.125
   python -m experiments.pretrain_sdn --topology=released   # authors' net
+  python -m experiments.pretrain_sdn --topology=released --measure
   python -m experiments.pretrain_sdn --tau=0.25 --steps=4000 \
       --out=/tmp/sdn_tau0.25.npz
 
@@ -9,10 +10,12 @@ Regresses the leaked membrane `m_t = tau * u_{t-1}` of the iterative
 hard-reset LIF (threshold 1; `spike_ssm.neurons.sdn`) from random input
 currents with an MSE loss and Adam (optax), then reports the spike
 agreement `mean(H(m_hat + I - 1) == H(m + I - 1))` on held-out currents
-drawn with a different seed, and writes the weights (float32 `.npz` with
-`tau`, the topology and the measured agreements). Without `--out` the file
-goes to the package (`spike_ssm/neurons/sdn_weights/sdn_tau<tau>.npz`, or
-`sdn_released_tau<tau>.npz` for `--topology=released`).
+drawn with a different seed (`evaluate`), and writes the weights (float32
+`.npz` with `tau`, the topology and the measured agreements). Without
+`--out` the file goes to the package
+(`spike_ssm/neurons/sdn_weights/sdn_tau<tau>.npz`, or
+`sdn_released_tau<tau>.npz` for `--topology=released`). With `--measure`
+it trains nothing and measures an existing file the same way.
 
 Topologies (`--topology`, `spike_ssm.neurons.sdn`):
 
@@ -289,9 +292,27 @@ def pretrain(tau: float = sdn_lib.DEFAULT_TAU,
                   kernel_size=kernel_size, topology=topology,
                   log_every=log_every, log=log)
   weights = inference_weights(trained, topology)
-  held_out = np.random.default_rng(seed + 1000)
   report = {"train_seconds": trained.seconds,
             "final_mse": float(trained.losses[-1])}
+  report.update(evaluate(weights, tau, topology, seed=seed,
+                         eval_batch=eval_batch))
+  return weights, report
+
+
+def evaluate(weights, tau: float = sdn_lib.DEFAULT_TAU,
+             topology: str = "paper", *, seed: int = 0,
+             eval_batch: int = 256) -> dict[str, float]:
+  """Held-out spike agreement of SDN `weights` with the iterative LIF.
+
+  The measurement `pretrain` records: for each distribution in
+  `DISTRIBUTIONS` (in that order, from one generator seeded `seed + 1000`),
+  `eval_batch` sequences of 1024 steps; `agreement_<distribution>` is the
+  fraction of time steps where `sdn_spikes` and `lif_hard_reset` agree,
+  `spike_rate_<distribution>` the LIF's firing rate.
+  """
+  _check_positive_int("eval_batch", eval_batch)
+  held_out = np.random.default_rng(seed + 1000)
+  report = {}
   for dist in DISTRIBUTIONS:
     currents = make_currents(held_out, eval_batch, 1024, dist)
     report[f"agreement_{dist}"] = spike_agreement(weights, currents, tau,
@@ -299,7 +320,7 @@ def pretrain(tau: float = sdn_lib.DEFAULT_TAU,
     report[f"spike_rate_{dist}"] = float(
         sdn_lib.lif_hard_reset(jnp.asarray(currents)[..., None],
                                tau).spikes.mean())
-  return weights, report
+  return report
 
 
 _TAU = flags.DEFINE_float("tau", sdn_lib.DEFAULT_TAU,
@@ -325,12 +346,39 @@ _EVAL_BATCH = flags.DEFINE_integer(
 _OUT = flags.DEFINE_string(
     "out", None, "Output .npz (default: the packaged sdn_tau<tau>.npz, or "
     "sdn_released_tau<tau>.npz for --topology=released).")
+_MEASURE = flags.DEFINE_bool(
+    "measure", False, "Train nothing: measure the held-out agreement of the "
+    "weights file at --out (default: the packaged one of --topology and "
+    "--tau; its recorded topology and tau must match) and print it.")
 flags.register_validator("tau", lambda v: v is not None and 0.0 < v < 1.0,
                          "must be a number in (0, 1)")
 flags.register_validator("lr", lambda v: v is not None and 0.0 < v < np.inf,
                          "must be a finite number > 0")
 
 EXIT_USAGE = 2
+
+
+def _measure(path: pathlib.Path, tau: float, topology: str) -> None:
+  """`--measure`: the held-out report of an existing weights file."""
+  try:
+    weights, file_tau = sdn_lib.load_sdn_weights(path)
+    file_topology = sdn_lib.sdn_file_topology(path)
+  except (OSError, ValueError) as e:
+    print(f"error: --out: cannot read SDN weights from {str(path)!r}: "
+          f"{str(e).splitlines()[0] if str(e) else type(e).__name__}",
+          file=sys.stderr)
+    sys.exit(EXIT_USAGE)
+  if file_topology != topology or not np.isclose(file_tau, tau, rtol=1e-6):
+    print(f"error: --out: {str(path)!r} holds topology {file_topology!r} "
+          f"for tau={file_tau:g}, not --topology={topology} --tau={tau:g}.",
+          file=sys.stderr)
+    sys.exit(EXIT_USAGE)
+  report = evaluate(weights, tau, topology, seed=_SEED.value,
+                    eval_batch=_EVAL_BATCH.value)
+  print(f"Held-out agreement of {path} ({topology} topology, tau={tau:g}, "
+        f"seed {_SEED.value + 1000}, {_EVAL_BATCH.value} x 1024 steps per "
+        "distribution):")
+  print(json.dumps({k: round(v, 6) for k, v in report.items()}, indent=1))
 
 
 def parse_flags(argv):
@@ -349,6 +397,9 @@ def main(argv):
     sys.exit(EXIT_USAGE)
   tau, topology = _TAU.value, _TOPOLOGY.value
   out = pathlib.Path(_OUT.value or sdn_lib.weights_path(tau, topology))
+  if _MEASURE.value:
+    _measure(out, tau, topology)
+    return
   folder = next((p for p in out.absolute().parents if p.exists()), None)
   if (out.is_dir() or folder is None or not folder.is_dir()
       or not os.access(folder, os.W_OK)):

@@ -619,25 +619,31 @@ class PretrainedSDNTest(parameterized.TestCase):
               print(e.code, repr(err.getvalue()))
           flags.FLAGS.unparse_flags()
         """)
+    released = sdn.weights_path(TAU, "released")
     bad = ["--tau=1.5", "--topology=fused", "--steps=0", "--lr=0",
-           "--distribution=uniform", f"--out={a_file}/w.npz", "stray"]
+           "--distribution=uniform", f"--out={a_file}/w.npz", "stray",
+           # --measure: the file's recorded topology must be --topology's.
+           f"--measure --out={released}"]
     result = subprocess.run(
-        [sys.executable, "-c", code, *bad,
+        [sys.executable, "-c", code, *bad, "--measure --topology=released",
          f"--topology=released --out={out}"], cwd=ROOT, capture_output=True,
         text=True, timeout=300, check=False)
     self.assertEqual(result.returncode, 0, msg=result.stderr[-2000:])
     lines = [l for l in result.stdout.splitlines()
              if l.split(" ", 1)[0].isdigit()]
-    self.assertLen(lines, len(bad) + 1, msg=result.stdout)
-    # The good run (the last argument) ends normally and writes its file.
-    self.assertEqual(lines[-1], "0 ''")
+    self.assertLen(lines, len(bad) + 2, msg=result.stdout)
+    # The good runs (the last two arguments) end normally: a measurement of
+    # the packaged released weights, then a training that writes its file.
+    self.assertEqual(lines[-2:], ["0 ''", "0 ''"])
+    self.assertIn('"agreement_soma"', result.stdout)
     for flag, line in zip(bad, lines):
       status, message = line.split(" ", 1)
       self.assertEqual(status, "2", msg=(flag, line))
       message = ast.literal_eval(message)
       self.assertEqual(message.count("\n"), 1, msg=(flag, message))
       self.assertTrue(message.startswith("error: "), msg=(flag, message))
-      self.assertIn(flag.split("=")[0].lstrip("-"), message, msg=flag)
+      name = flag.split()[-1].split("=")[0].lstrip("-")
+      self.assertIn(name, message, msg=flag)
     self.assertEqual(sdn.sdn_file_topology(out), "released")
     weights, tau = sdn.load_sdn_weights(out)
     self.assertAlmostEqual(tau, TAU)
