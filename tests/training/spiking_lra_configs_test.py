@@ -9,8 +9,14 @@ import importlib.util
 
 from absl.testing import absltest
 from absl.testing import parameterized
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import numpy as np
 
 from spike_ssm import config_lib
+from spike_ssm import zoo
+from spike_ssm.neurons import sdn
 from tests.training.train_test import load_config
 from tests.training.train_test import ROOT
 
@@ -74,6 +80,28 @@ class SpikingLRAConfigTest(parameterized.TestCase):
       # used: no weights path is set).
       self.assertEqual(released, paper)
       self.assertIsNone(paper["model"]["layer_kwargs"]["sdn_weights"])
+
+  @parameterized.parameters(*NAMES)
+  def test_released_layer_runs_the_packaged_released_sdn(self, name):
+    # Given the `released` smoke config's layer (no weights path set).
+    kw = load_config(name, "smoke,released").model.layer_kwargs.to_dict()
+    layer = load_config(name, "smoke,released").model.layer
+    box = {}
+
+    def build(x):
+      module = zoo.layer_factory(layer, **kw)()
+      box["weights"] = module.sdn_weights
+      return module(x, is_training=False)
+
+    # When it is built and evaluated (shapes only).
+    jax.eval_shape(hk.transform_with_state(build).init,
+                   jax.random.PRNGKey(0),
+                   jax.ShapeDtypeStruct((1, 4, 2), jnp.float32))
+    # Then its soma holds the packaged weights of the released topology.
+    want = sdn.load_pretrained_sdn(kw["tau"], "released")
+    self.assertEqual(kw["sdn_topology"], "released")
+    for n in sdn.WEIGHT_NAMES:
+      np.testing.assert_array_equal(box["weights"][n], want[n])
 
   def test_make_config_rejects_other_layers(self):
     spec = importlib.util.spec_from_file_location(
