@@ -58,7 +58,8 @@ all four together:
   with the iterative LIF in benchmarks/SPIKING_SSM.md). The default is the
   "paper" topology (taps t-7..t, a residual around the depthwise conv, no
   batch norm), which the paper's description ("a few 1-D convolution
-  layers") also fits.
+  layers") also fits; both agree with the iterative LIF on 99.7% of time
+  steps.
 
 What else still differs from the released runs, and why
 (configs/tables/README.md §4b, §4c, §5c):
