@@ -9,7 +9,8 @@ Arguments (comma separated after the colon): task=listops|text|retrieval|
 image|pathfinder|pathx, demo (a small generated ListOps that trains in a few
 minutes on 2 CPU cores and visibly learns), smoke (tiny, for tests),
 released (the released code's quirks: post-norm discarded, dropout twice,
-SDN at evaluation; see configs/spiking_ssm_lra.py).
+SDN at evaluation, the released SDN topology -- LoongSpike ships the same
+SDN file as SpikingSSM; see configs/spiking_ssm_lra.py).
 
 Every per-task value is read from `configs/tables/loongspike.py`, the
 LoongSpike authors' released runs (xinruihe389-commits/LoongSpike

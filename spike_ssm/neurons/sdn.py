@@ -84,8 +84,10 @@ shipped TorchScript file), in the same weight names (`b_in = 0` there):
 `x_{t-K} ... x_{t-1}` only. `SDN(topology="released")` is the trainable
 form with its batch norms (PyTorch's semantics: momentum 0.1, eps 1e-5,
 running variance unbiased); `fold_batch_norm` turns its parameters and
-statistics into the weights above. The packaged weights are of the
-"paper" topology.
+statistics into the weights above. Weights of both topologies ship for
+`tau = 0.125` (`load_pretrained_sdn(tau, topology)`); the released ones
+were trained in this training form by `experiments/pretrain_sdn.py
+--topology=released` and folded.
 """
 
 from collections.abc import Mapping
@@ -113,9 +115,11 @@ WEIGHT_NAMES = ("w_in", "b_in", "w_conv", "b_conv", "w_mix", "b_mix", "w_out",
 WEIGHTS_DIR = pathlib.Path(__file__).resolve().parent / "sdn_weights"
 
 Weights = Mapping[str, jax.Array | np.ndarray]
-# "paper": the network described above (what the packaged weights are);
-# "released": the authors' released network (module docstring).
+# "paper": the network described above; "released": the authors' released
+# network (module docstring). Packaged weights of each topology live in
+# `WEIGHTS_DIR / (_FILE_PREFIX[topology] + tau_tag(tau) + ".npz")`.
 TOPOLOGIES = ("paper", "released")
+_FILE_PREFIX = {"paper": "sdn_tau", "released": "sdn_released_tau"}
 # Batch norm of the released training form (PyTorch's BatchNorm1d defaults).
 BN_MOMENTUM = 0.1
 BN_EPS = 1e-5
@@ -546,17 +550,24 @@ def tau_tag(tau: float) -> str:
   return f"{check_tau(tau):g}"
 
 
-def weights_path(tau: float = DEFAULT_TAU) -> pathlib.Path:
-  """Where the packaged weights for `tau` live (the file may not exist)."""
-  return WEIGHTS_DIR / f"sdn_tau{tau_tag(tau)}.npz"
+def weights_path(tau: float = DEFAULT_TAU,
+                 topology: str = "paper") -> pathlib.Path:
+  """Where the packaged weights for `tau` and `topology` live (may not exist).
+
+  `sdn_tau<tag>.npz` for the "paper" topology, `sdn_released_tau<tag>.npz`
+  for the "released" one.
+  """
+  prefix = _FILE_PREFIX[check_topology(topology)]
+  return WEIGHTS_DIR / f"{prefix}{tau_tag(tau)}.npz"
 
 
-def available_taus() -> tuple[float, ...]:
-  """The decays for which pre-trained weights ship with the package."""
+def available_taus(topology: str = "paper") -> tuple[float, ...]:
+  """The decays for which pre-trained weights of `topology` ship."""
+  prefix = _FILE_PREFIX[check_topology(topology)]
   taus = []
-  for p in sorted(WEIGHTS_DIR.glob("sdn_tau*.npz")):
+  for p in sorted(WEIGHTS_DIR.glob(f"{prefix}*.npz")):
     try:
-      taus.append(float(p.stem[len("sdn_tau"):]))
+      taus.append(float(p.stem[len(prefix):]))
     except ValueError:
       continue
   return tuple(sorted(taus))
@@ -622,30 +633,43 @@ def sdn_file_topology(path) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def _load_packaged(tag: str) -> tuple[tuple[str, np.ndarray], ...]:
-  weights, _ = load_sdn_weights(WEIGHTS_DIR / f"sdn_tau{tag}.npz")
+def _load_packaged(path: pathlib.Path,
+                   topology: str) -> tuple[tuple[str, np.ndarray], ...]:
+  file_topology = sdn_file_topology(path)
+  if file_topology != topology:
+    raise ValueError(
+        f"The packaged SDN file {path.name} records topology "
+        f"{file_topology!r}, but topology={topology!r} was asked for.")
+  weights, _ = load_sdn_weights(path)
   return tuple(weights.items())
 
 
-def load_pretrained_sdn(tau: float = DEFAULT_TAU) -> dict[str, np.ndarray]:
-  """The packaged pre-trained SDN weights for decay `tau` (read-only, cached).
+def load_pretrained_sdn(tau: float = DEFAULT_TAU,
+                        topology: str = "paper") -> dict[str, np.ndarray]:
+  """The packaged pre-trained SDN weights (read-only, cached).
 
   Args:
-    tau: the soma decay; weights ship for `available_taus()` (0.125).
-      Others: run `python -m experiments.pretrain_sdn --tau=...` and load
-      the file with `load_sdn_weights`.
+    tau: the soma decay; weights ship for `available_taus(topology)`
+      (0.125 for both topologies). Others: run `python -m
+      experiments.pretrain_sdn --tau=...` and load the file with
+      `load_sdn_weights`.
+    topology: "paper" or "released" (module docstring); the weights are
+      for `sdn_leaked_membrane(..., topology=topology)`.
 
   Returns:
     `{name: float32 array}` for every name in `WEIGHT_NAMES`.
 
   Raises:
-    ValueError: a bad `tau`, or none shipped for it.
+    ValueError: a bad `tau` or topology, none shipped for them, or a
+      packaged file whose recorded topology is another.
   """
-  tag = tau_tag(tau)
-  if not (WEIGHTS_DIR / f"sdn_tau{tag}.npz").exists():
+  path = weights_path(tau, topology)
+  if not path.exists():
+    tag = tau_tag(tau)
+    flag = "" if topology == "paper" else f" --topology={topology}"
     raise ValueError(
-        f"No pre-trained SDN ships for tau={tau!r} (available: "
-        f"{list(available_taus())}). Train one with `python -m "
-        f"experiments.pretrain_sdn --tau={tag} --out=PATH` and pass the "
-        "weights from `load_sdn_weights(PATH)`.")
-  return dict(_load_packaged(tag))
+        f"No pre-trained SDN ships for tau={tau!r} and topology "
+        f"{topology!r} (available: {list(available_taus(topology))}). Train "
+        f"one with `python -m experiments.pretrain_sdn --tau={tag}{flag} "
+        "--out=PATH` and pass the weights from `load_sdn_weights(PATH)`.")
+  return dict(_load_packaged(path, topology))

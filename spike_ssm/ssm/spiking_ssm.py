@@ -109,15 +109,10 @@ def _resolve_sdn_weights(owner: str, sdn_weights, tau: float,
                          topology: str = "paper"):
   """The SDN weights as read-only float32 NumPy arrays."""
   if sdn_weights is None:
-    if topology != "paper":
-      raise ValueError(
-          f"{owner}: sdn_topology={topology!r}: no pre-trained SDN of that "
-          "topology ships with spike_ssm (the packaged weights are of the "
-          "'paper' topology); pass `sdn_weights` (e.g. "
-          "`neurons.sdn.fold_batch_norm` of a trained "
-          "`SDN(topology='released')`, saved with `save_sdn_weights(..., "
-          "topology='released')`).")
-    return sdn_lib.load_pretrained_sdn(tau)
+    try:
+      return sdn_lib.load_pretrained_sdn(tau, topology)
+    except ValueError as e:
+      raise ValueError(f"{owner}: sdn_topology={topology!r}: {e}") from None
   if isinstance(sdn_weights, str) or hasattr(sdn_weights, "__fspath__"):
     weights, file_tau = sdn_lib.load_sdn_weights(sdn_weights)
     if not math.isclose(file_tau, tau, rel_tol=1e-6):
@@ -181,9 +176,9 @@ class SpikingSSM(s4.S4D):
       tau: soma decay factor in (0, 1).
       vth_init: initial threshold `exp(ln_vth)` of every channel, > 0 (1:
         the authors' init; larger values start the layer sparser).
-      sdn_weights: None (the packaged SDN for `tau`), a path to an `.npz`
-        from `experiments.pretrain_sdn`, or a weight mapping. Only read
-        when a mode is "sdn".
+      sdn_weights: None (the packaged SDN for `tau` and `sdn_topology`), a
+        path to an `.npz` from `experiments.pretrain_sdn`, or a weight
+        mapping. Only read when a mode is "sdn".
       surrogate: spike surrogate gradient (`ops.surrogate` name or
         callable).
       slope: surrogate width (None: its default, 1 for "triangular").
@@ -200,8 +195,9 @@ class SpikingSSM(s4.S4D):
         mask, to the layer's output (the released `ss4d.py:148,207`
         applies it after the soma and on the block's output); the paper's
         default applies it once, on the spikes.
-      sdn_topology: the SDN's topology, "paper" (the packaged weights) or
-        "released" (`neurons.sdn`; needs `sdn_weights` of that topology).
+      sdn_topology: the SDN's topology, "paper" or "released" (the
+        authors' released network, `neurons.sdn`); weights of both ship
+        for tau = 0.125, and `sdn_weights` must be of this topology.
       name: module name.
 
     Raises:

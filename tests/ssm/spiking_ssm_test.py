@@ -335,19 +335,47 @@ class ReleasedQuirksTest(parameterized.TestCase):
     paper = sdn.sdn_spikes(weights, current)
     self.assertFalse(np.array_equal(want, paper))
 
-  def test_released_topology_needs_weights_of_that_topology(self):
+  def test_each_topology_defaults_to_its_packaged_weights(self):
+    def sdn_weights_of(**kw):
+      box = {}
+
+      def f():
+        box["weights"] = ssm.SpikingSSM(N, **kw).sdn_weights
+
+      hk.transform(f).init(None)
+      return box["weights"]
+
+    # Given no `sdn_weights`, each topology gets the packaged file of its
+    # own topology (and the two differ).
+    for topology in ("paper", "released"):
+      got = sdn_weights_of(sdn_topology=topology)
+      want = sdn.load_pretrained_sdn(TAU, topology)
+      self.assertEqual(sorted(got), sorted(want))
+      for name in want:
+        np.testing.assert_array_equal(got[name], want[name])
+    self.assertFalse(np.array_equal(
+        sdn.load_pretrained_sdn(TAU, "released")["w_conv"],
+        sdn.load_pretrained_sdn(TAU, "paper")["w_conv"]))
+    # And none is read when no mode uses the SDN.
+    self.assertIsNone(sdn_weights_of(sdn_topology="released",
+                                     mode="iterative"))
+
+  def test_weights_files_must_be_of_the_layers_topology(self):
     build = lambda **kw: hk.transform(  # noqa: E731
         lambda: ssm.SpikingSSM(N, **kw)).init(None)
-    with self.assertRaisesRegex(ValueError,
-                                "sdn_topology='released': no pre-trained"):
-      build(sdn_topology="released")
     path = sdn.save_sdn_weights(self.create_tempdir().full_path + "/w",
                                 sdn.load_pretrained_sdn(), TAU)
     with self.assertRaisesRegex(ValueError, "has topology 'paper', but "
                                 "sdn_topology='released'"):
       build(sdn_topology="released", sdn_weights=path)
-    # Not needed when no mode uses the SDN.
-    build(sdn_topology="released", mode="iterative")
+    with self.assertRaisesRegex(ValueError, "has topology 'released', but "
+                                "sdn_topology='paper'"):
+      build(sdn_weights=sdn.weights_path(TAU, "released"))
+    # And a tau with no packaged weights of the topology says so.
+    with self.assertRaisesRegex(
+        ValueError, "SpikingSSM: sdn_topology='released': No pre-trained "
+        "SDN ships for tau=0.3 and topology 'released'"):
+      build(sdn_topology="released", tau=0.3)
 
   @parameterized.named_parameters(
       ("sdn_topology", dict(sdn_topology="fused"), ValueError,

@@ -9,8 +9,14 @@ import importlib.util
 
 from absl.testing import absltest
 from absl.testing import parameterized
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import numpy as np
 
 from spike_ssm import config_lib
+from spike_ssm import zoo
+from spike_ssm.neurons import sdn
 from tests.training.train_test import load_config
 from tests.training.train_test import ROOT
 
@@ -54,24 +60,48 @@ class SpikingLRAConfigTest(parameterized.TestCase):
     self.assertEqual(s, l)
 
   @parameterized.parameters(*NAMES)
-  def test_released_switches_on_the_three_quirks_and_nothing_else(
+  def test_released_switches_on_the_four_quirks_and_nothing_else(
       self, name):
     for arg in ("task=image", "demo"):
       # Given a config with and without `released`.
       paper = load_config(name, arg).to_dict()
       released = load_config(name, arg + ",released").to_dict()
-      # Then the post-norm is discarded, dropout runs twice and evaluation
-      # uses the SDN, where the default follows the paper.
-      got = (released["model"].pop("discard_postnorm"),
-             released["model"]["layer_kwargs"].pop("dropout_twice"),
-             released["model"]["layer_kwargs"].pop("eval_mode"))
-      want = (paper["model"].pop("discard_postnorm"),
-              paper["model"]["layer_kwargs"].pop("dropout_twice"),
-              paper["model"]["layer_kwargs"].pop("eval_mode"))
-      self.assertEqual(got, (True, True, "sdn"))
-      self.assertEqual(want, (False, False, "iterative"))
-      # And nothing else changes.
+      # Then the post-norm is discarded, dropout runs twice, evaluation
+      # uses the SDN and the SDN is the released network, where the default
+      # follows the paper.
+      def quirks(c):
+        kw = c["model"]["layer_kwargs"]
+        return (c["model"].pop("discard_postnorm"), kw.pop("dropout_twice"),
+                kw.pop("eval_mode"), kw.pop("sdn_topology"))
+
+      self.assertEqual(quirks(released), (True, True, "sdn", "released"))
+      self.assertEqual(quirks(paper), (False, False, "iterative", "paper"))
+      # And nothing else changes (the packaged weights of the topology are
+      # used: no weights path is set).
       self.assertEqual(released, paper)
+      self.assertIsNone(paper["model"]["layer_kwargs"]["sdn_weights"])
+
+  @parameterized.parameters(*NAMES)
+  def test_released_layer_runs_the_packaged_released_sdn(self, name):
+    # Given the `released` smoke config's layer (no weights path set).
+    kw = load_config(name, "smoke,released").model.layer_kwargs.to_dict()
+    layer = load_config(name, "smoke,released").model.layer
+    box = {}
+
+    def build(x):
+      module = zoo.layer_factory(layer, **kw)()
+      box["weights"] = module.sdn_weights
+      return module(x, is_training=False)
+
+    # When it is built and evaluated (shapes only).
+    jax.eval_shape(hk.transform_with_state(build).init,
+                   jax.random.PRNGKey(0),
+                   jax.ShapeDtypeStruct((1, 4, 2), jnp.float32))
+    # Then its soma holds the packaged weights of the released topology.
+    want = sdn.load_pretrained_sdn(kw["tau"], "released")
+    self.assertEqual(kw["sdn_topology"], "released")
+    for n in sdn.WEIGHT_NAMES:
+      np.testing.assert_array_equal(box["weights"][n], want[n])
 
   def test_make_config_rejects_other_layers(self):
     spec = importlib.util.spec_from_file_location(
