@@ -66,6 +66,8 @@ SHARED_PROGRAMS = {
         # robust_test._config() is ResumeTest's config: on one worker its
         # runs load ResumeTest's programs (39 s -> 28 s of CPU for both).
         "tests/training/robust_test.py::ResumeEndToEndTest::",
+        # Its 1-process reference is the shared run itself.
+        "tests/distributed/multihost_test.py::",
     ),
     "s5_lra_smoke": (
         "tests/training/train_test.py::ConfigsTrainTest::"

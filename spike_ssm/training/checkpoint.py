@@ -30,6 +30,15 @@ every logging step) raises a background failure as `CheckpointSaveError`
 naming the path and the OS error. orbax deletes nothing here; old steps are
 pruned by this class only once a newer save is known to be complete, so a
 failed save never costs the previous good checkpoint.
+
+With several processes every decision that runs a collective must be taken
+alike on all of them: orbax's saves, waits and deletions synchronise the
+processes, and two managers saving at once collide on orbax's barrier
+names. So in a multi-process run one save is in flight at a time (a save
+first waits for the other manager's), and `check()` confirms nothing on its
+own (whether a save is still running is each process's local view); saves
+are confirmed, and old steps pruned, when the next save starts and in
+`wait()`.
 """
 
 from collections.abc import Callable, Mapping
@@ -321,6 +330,10 @@ class Checkpointer:
     for kind in kinds:
       directory = self._dirs[kind]
       self._probe(directory, step, nbytes)
+      if jax.process_count() > 1:
+        for other in self._managers:  # One save in flight at a time.
+          if self._unconfirmed[other]:
+            self._confirm(other)
       args = ocp.args.Composite(state=ocp.args.StandardSave(train_state),
                                 meta=ocp.args.JsonSave(payload))
       metrics = {"score": float(score)} if kind == "best" else None
@@ -380,6 +393,8 @@ class Checkpointer:
     """
     if self._failed is not None:
       raise CheckpointSaveError(self._failed)
+    if jax.process_count() > 1:
+      return  # Local views differ; `save` and `wait` confirm in lockstep.
     for kind, manager in self._managers.items():
       if self._unconfirmed[kind] and not manager.is_saving_in_progress():
         self._confirm(kind)
