@@ -23,15 +23,14 @@ $(STAMP): requirements.txt setup.cfg pyproject.toml
 # worker and every subprocess a test starts would parse the sources again.
 test: $(STAMP)
 	$(PY) -m compileall -q spike_ssm experiments configs benchmarks tests >/dev/null
-	$(PYTEST) --ignore=tests/x64 ; rc=$$?; [ $$rc -eq 5 ] && rc=0; [ $$rc -eq 0 ] || exit $$rc
-	JAX_ENABLE_X64=1 $(PYTEST) tests/x64 ; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+	$(PYTEST) ; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
 # The main job on its built-in default: S5 on generated ListOps, minutes on CPU.
 demo: $(STAMP)
 	$(PY) -m experiments.launch --config=configs/s5_lra.py:demo --workdir=runs/demo
 
 test-fast: $(STAMP)
-	$(PYTEST) --ignore=tests/x64 -x ; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+	$(PYTEST) -x ; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
 bench: $(STAMP)
 	$(BENCH_PY) -m benchmarks.run $(BENCH_ARGS)

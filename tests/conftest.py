@@ -93,11 +93,6 @@ SLOW_FIRST = (
     "tests/training/precision_test.py::",
     "tests/contracts_test.py::JitTest::",
     "tests/training/writers_test.py::",
-    # The float64 suite (its own pytest run).
-    "tests/x64/mamba_grad_test.py::",
-    "tests/x64/capibara_grad_test.py::",
-    "tests/x64/kernels_f64_test.py::GradientTest::",
-    "tests/x64/s4_grad_test.py::",
 )
 
 

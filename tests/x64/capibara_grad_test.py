@@ -1,6 +1,6 @@
 """float64 finite-difference gradient check of CapibaraJAXSSM.
 
-Run with JAX_ENABLE_X64=1 (the Makefile runs tests/x64 separately).
+Runs with 64-bit types on (tests/x64/conftest.py).
 """
 
 from absl.testing import absltest
@@ -20,8 +20,7 @@ class CapibaraGradTest(absltest.TestCase):
 
   def setUp(self):
     super().setUp()
-    if not jax.config.jax_enable_x64:
-      self.skipTest("needs JAX_ENABLE_X64=1")
+    self.assertTrue(jax.config.jax_enable_x64, "tests/x64/conftest.py: float64")
 
   def test_gradients_wrt_params_state_and_input(self):
     # Given float64 params (the float32 init, upcast) and inputs.

@@ -1,6 +1,6 @@
 """float64 checks of spike_ssm.ops.conv: exact references and gradients.
 
-Run with JAX_ENABLE_X64=1 (the Makefile runs tests/x64 separately).
+Runs with 64-bit types on (tests/x64/conftest.py).
 """
 
 from absl.testing import absltest
@@ -18,8 +18,7 @@ class CausalConvGradTest(parameterized.TestCase):
 
   def setUp(self):
     super().setUp()
-    if not jax.config.jax_enable_x64:
-      self.skipTest("needs JAX_ENABLE_X64=1")
+    self.assertTrue(jax.config.jax_enable_x64, "tests/x64/conftest.py: float64")
 
   @parameterized.product(method=("direct", "fft"), activation=(None, "silu"))
   def test_causal_conv_gradients(self, method, activation):
@@ -45,8 +44,7 @@ class FFTConvF64Test(parameterized.TestCase):
 
   def setUp(self):
     super().setUp()
-    if not jax.config.jax_enable_x64:
-      self.skipTest("needs JAX_ENABLE_X64=1")
+    self.assertTrue(jax.config.jax_enable_x64, "tests/x64/conftest.py: float64")
     self.rng = np.random.default_rng(0)
 
   def test_fft_conv_to_float64(self):

@@ -1,8 +1,8 @@
 """float64 checks of ops.discretization against dense matrix references.
 
 The diagonal systems come from ops.hippo; the references are the dense
-HiPPO matrices and scipy's matrix exponential. Run with JAX_ENABLE_X64=1
-(the Makefile runs tests/x64 separately).
+HiPPO matrices and scipy's matrix exponential. Runs with 64-bit
+types on (tests/x64/conftest.py).
 """
 
 from absl.testing import absltest
@@ -37,8 +37,7 @@ class X64TestCase(parameterized.TestCase):
 
   def setUp(self):
     super().setUp()
-    if not jax.config.jax_enable_x64:
-      self.skipTest("needs JAX_ENABLE_X64=1")
+    self.assertTrue(jax.config.jax_enable_x64, "tests/x64/conftest.py: float64")
 
 
 class DenseReferenceTest(X64TestCase):

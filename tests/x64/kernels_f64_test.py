@@ -1,6 +1,6 @@
 """float64 checks of ops.kernels: exact references and finite-difference grads.
 
-Run with JAX_ENABLE_X64=1 (the Makefile runs tests/x64 separately).
+Runs with 64-bit types on (tests/x64/conftest.py).
 Complex arguments are passed as real pairs so `check_grads` perturbs real
 and imaginary parts independently.
 """
@@ -32,8 +32,7 @@ class X64TestCase(parameterized.TestCase):
 
   def setUp(self):
     super().setUp()
-    if not jax.config.jax_enable_x64:
-      self.skipTest("needs JAX_ENABLE_X64=1")
+    self.assertTrue(jax.config.jax_enable_x64, "tests/x64/conftest.py: float64")
 
 
 class ExactReferenceTest(X64TestCase):

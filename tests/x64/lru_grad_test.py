@@ -1,6 +1,6 @@
 """float64 finite-difference gradient checks of ssm.LRU.
 
-Run with JAX_ENABLE_X64=1 (the Makefile runs tests/x64 separately).
+Runs with 64-bit types on (tests/x64/conftest.py).
 """
 
 from absl.testing import absltest
@@ -17,8 +17,7 @@ class LRUGradTest(parameterized.TestCase):
 
   def setUp(self):
     super().setUp()
-    if not jax.config.jax_enable_x64:
-      self.skipTest("needs JAX_ENABLE_X64=1")
+    self.assertTrue(jax.config.jax_enable_x64, "tests/x64/conftest.py: float64")
 
   @parameterized.parameters("sequential", "parallel")
   def test_gradients_wrt_params_and_input(self, mode):

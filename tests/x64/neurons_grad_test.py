@@ -5,7 +5,7 @@ functions of inputs, decay parameters and initial state, so their autodiff
 gradients must match finite differences. (Spikes are piecewise constant:
 their gradients are surrogates, checked analytically in tests/neurons.)
 
-Run with JAX_ENABLE_X64=1 (the Makefile runs tests/x64 separately).
+Runs with 64-bit types on (tests/x64/conftest.py).
 """
 
 from absl.testing import absltest
@@ -27,8 +27,7 @@ class NeuronGradTest(parameterized.TestCase):
 
   def setUp(self):
     super().setUp()
-    if not jax.config.jax_enable_x64:
-      self.skipTest("needs JAX_ENABLE_X64=1")
+    self.assertTrue(jax.config.jax_enable_x64, "tests/x64/conftest.py: float64")
     rng = np.random.default_rng(0)
     self.x = jnp.asarray(rng.normal(size=(B, T, N)))
     self.v0 = jnp.asarray(rng.normal(size=(B, N)))

@@ -5,7 +5,7 @@ wherever no pre-activation is 0, so reverse-mode gradients w.r.t.
 `kernel_re` / `kernel_im` (two real leaves, no Wirtinger calculus) must
 match finite differences.
 
-Run with JAX_ENABLE_X64=1 (the Makefile runs tests/x64 separately).
+Runs with 64-bit types on (tests/x64/conftest.py).
 """
 
 from absl.testing import absltest
@@ -24,8 +24,7 @@ class PhasorGradTest(absltest.TestCase):
 
   def setUp(self):
     super().setUp()
-    if not jax.config.jax_enable_x64:
-      self.skipTest("needs JAX_ENABLE_X64=1")
+    self.assertTrue(jax.config.jax_enable_x64, "tests/x64/conftest.py: float64")
 
   def test_mlp_loss_gradients_match_finite_differences(self):
     # Given a depth-2 PhasorMLP with float64 parameters and a softmax loss.

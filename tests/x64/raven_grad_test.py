@@ -1,8 +1,7 @@
 """float64 finite-difference gradient checks of the Raven slot memory.
 
 The op's own check (the hold differentiated as the identity) is in
-routed_scan_grad_test.py. Run with JAX_ENABLE_X64=1 (the Makefile runs
-tests/x64 separately).
+routed_scan_grad_test.py. Runs with 64-bit types on (tests/x64/conftest.py).
 """
 
 from absl.testing import absltest
@@ -23,8 +22,7 @@ class RavenGradTest(parameterized.TestCase):
 
   def setUp(self):
     super().setUp()
-    if not jax.config.jax_enable_x64:
-      self.skipTest("needs JAX_ENABLE_X64=1")
+    self.assertTrue(jax.config.jax_enable_x64, "tests/x64/conftest.py: float64")
 
   @parameterized.parameters(*MODES)
   def test_layer_gradient_matches_finite_differences(self, mode):

@@ -6,7 +6,7 @@ inputs and the initial state, so autodiff through the step and through every
 (The spikes are piecewise constant; their surrogate gradient is checked
 against float64 forward sensitivities in tests/neurons/resonate_test.py.)
 
-Run with JAX_ENABLE_X64=1 (the Makefile runs tests/x64 separately).
+Runs with 64-bit types on (tests/x64/conftest.py).
 """
 
 from absl.testing import absltest
@@ -29,8 +29,7 @@ class ResonateFireGradTest(parameterized.TestCase):
 
   def setUp(self):
     super().setUp()
-    if not jax.config.jax_enable_x64:
-      self.skipTest("needs JAX_ENABLE_X64=1")
+    self.assertTrue(jax.config.jax_enable_x64, "tests/x64/conftest.py: float64")
     rng = np.random.default_rng(0)
     self.x = jnp.asarray(rng.normal(size=(B, T, N)))
     # A complex128 initial state keeps the whole recurrence in float64.

@@ -3,8 +3,8 @@
 The hold that makes unrouted slots bit-exact in the parallel modes is
 differentiated as the identity; these checks show that this is the true
 gradient, also with respect to gates that are exactly 0 (where a gather
-differentiated by JAX would cut the gate off). Run with JAX_ENABLE_X64=1
-(the Makefile runs tests/x64 separately).
+differentiated by JAX would cut the gate off). Runs with 64-bit
+types on (tests/x64/conftest.py).
 """
 
 from absl.testing import absltest
@@ -23,8 +23,7 @@ class RoutedScanGradTest(parameterized.TestCase):
 
   def setUp(self):
     super().setUp()
-    if not jax.config.jax_enable_x64:
-      self.skipTest("needs JAX_ENABLE_X64=1")
+    self.assertTrue(jax.config.jax_enable_x64, "tests/x64/conftest.py: float64")
 
   @parameterized.parameters(*MODES)
   def test_vjp_matches_finite_differences_with_zero_gates(self, mode):

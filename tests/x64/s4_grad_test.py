@@ -1,6 +1,6 @@
 """float64 finite-difference gradient checks of ssm.S4D and ssm.S4.
 
-Run with JAX_ENABLE_X64=1 (the Makefile runs tests/x64 separately).
+Runs with 64-bit types on (tests/x64/conftest.py).
 """
 
 from absl.testing import absltest
@@ -18,8 +18,7 @@ class S4GradTest(parameterized.TestCase):
 
   def setUp(self):
     super().setUp()
-    if not jax.config.jax_enable_x64:
-      self.skipTest("needs JAX_ENABLE_X64=1")
+    self.assertTrue(jax.config.jax_enable_x64, "tests/x64/conftest.py: float64")
 
   @parameterized.named_parameters(
       ("s4d_zoh_bidirectional", ssm.S4D, dict(bidirectional=True)),
