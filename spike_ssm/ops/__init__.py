@@ -12,12 +12,15 @@
   quant           int8 / ternary fake quantisation with straight-through
   complex_pairs   complex <-> real-pair storage, complex projections
   checks          argument checks for the public edges of layers / neurons
+  fusion          fusion_barrier: a value XLA:CPU stores instead of
+                  recomputing in every consumer (residual stacks)
 """
 
 from spike_ssm.ops import checks
 from spike_ssm.ops import complex_pairs
 from spike_ssm.ops import conv
 from spike_ssm.ops import discretization
+from spike_ssm.ops import fusion
 from spike_ssm.ops import hippo
 from spike_ssm.ops import kernels
 from spike_ssm.ops import quant
