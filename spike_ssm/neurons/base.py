@@ -153,9 +153,54 @@ def _lif_outputs(u, x_dtype, v0_dtype, spec: LIFScanSpec):
   return s.astype(x_dtype), v_last.astype(v0_dtype)
 
 
+# Spikes of this many rows of a step are packed into the bits of one byte.
+_PACK = 8
+
+
+def _packable(shape: tuple[int, ...]) -> bool:
+  """Whether a step of this shape `(B, *hidden_shape)` packs (see below)."""
+  rows = int(np.prod(shape[:-1], dtype=np.int64)) if len(shape) > 1 else 1
+  return rows % _PACK == 0
+
+
+def _lif_spikes_packed(x, v0, decay, spec: LIFScanSpec):
+  """The forward pass alone (nothing saved for a backward pass), packed.
+
+  One scan carries the membrane and stores each step's spikes as bits:
+  the step `(B, *hidden_shape)` is viewed as `(8, rows / 8, last)` and the
+  8 spikes at `[:, j, l]` become the bits of one uint8, 1/32 of the bytes
+  of float32 spikes. The loop runs on one core and its time goes into
+  reading `x` and writing its output, so writing bits instead of floats
+  (or instead of the membranes plus a separate spike pass) shortens it; one
+  vectorised pass afterwards expands the bits into spikes, and XLA splits
+  that pass over the cores. The step is `LIF.__call__`'s: `integrate`,
+  `fire`, `reset`, with the same dtypes, so spikes are identical.
+  """
+  shape = x.shape[1:]
+  last = shape[-1]
+  grouped = (_PACK, -1, last)
+  weights = (jnp.uint8(1) << jnp.arange(_PACK, dtype=jnp.uint8)).reshape(
+      _PACK, 1, 1)
+
+  def body(v, x_t):
+    u = integrate(v, x_t, decay)
+    s = fire(u, spec.threshold, spec.surrogate, spec.slope)
+    v = reset(u, s, spec.threshold, spec.reset_mode, False).astype(v0.dtype)
+    bits = jnp.sum(s.astype(jnp.uint8).reshape(grouped) * weights, axis=0,
+                   dtype=jnp.uint8)
+    return v, bits
+
+  v_last, bits = lax.scan(body, v0, x)  # bits: [T, rows / 8, last]
+  shifts = jnp.arange(_PACK, dtype=jnp.uint8).reshape(1, _PACK, 1, 1)
+  spikes = ((bits[:, None] >> shifts) & 1).astype(x.dtype)
+  return spikes.reshape(x.shape), v_last
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
 def _lif_scan(x, v0, beta, spec):
   decay = spec.beta if beta is None else beta
+  if _packable(x.shape[1:]):
+    return _lif_spikes_packed(x, v0, decay, spec)
   return _lif_outputs(_lif_membranes(x, v0, decay, spec), x.dtype, v0.dtype,
                       spec)
 
@@ -205,33 +250,37 @@ def _lif_scan_bwd(spec, res, cts):
       g_s = g_t if spec.detach_reset else g_t - m * u_t
     return direct + g_s * sg
 
-  def body(i, buf):
+  learn = beta is not None
+
+  def body(i, carry):
+    buf, later, acc = carry  # later = dL/du_{t+1}
     t = length - 1 - i
-    later = lax.dynamic_index_in_dim(buf, t + 1, 0, False)
     m = (decay * later).astype(v0.dtype).astype(dtype)
     u_t = lax.dynamic_index_in_dim(u, t, 0, False)
     g_t = lax.dynamic_index_in_dim(g_spikes, t, 0, False)
-    return lax.dynamic_update_index_in_dim(buf, adjoint(m, u_t, g_t), t, 0)
+    g_u_t = adjoint(m, u_t, g_t)
+    if learn:
+      # dL/du_{t+1} v_t, with v_t = reset(u_t) rebuilt as the forward built
+      # it: the beta gradient's term of step t + 1.
+      v_t = reset(u_t, fire(u_t, theta, spec.surrogate, spec.slope), theta,
+                  spec.reset_mode, False).astype(v0.dtype)
+      acc = acc + later * v_t
+    return (lax.dynamic_update_index_in_dim(buf, g_u_t, t, 0), g_u_t, acc)
 
-  # The last step starts from the final state's cotangent; the loop reads
-  # dL/ds from its own array, as the forward reads x.
+  # dL/du_t is carried to the next (earlier) step, so the loop never reads
+  # its own buffer back: it only writes row t (reading it back would make
+  # XLA copy the buffer), and the beta gradient accumulates per unit.
   m_last = jnp.broadcast_to(g_last.astype(dtype), u.shape[1:])
   g_end = adjoint(m_last, u[-1], g_spikes[-1])
   buf = jnp.zeros(u.shape, dtype).at[-1].set(g_end)
-  g_u = lax.fori_loop(1, length, body, buf)
+  acc = jnp.zeros(u.shape[1:], dtype) if learn else jnp.zeros((), dtype)
+  g_u, _, acc = lax.fori_loop(1, length, body, (buf, g_end, acc))
   g_x = g_u.astype(x_proto.dtype)
   g_v0 = (decay * g_u[0]).astype(v0.dtype)
-  if beta is None:
+  if not learn:
     return g_x, g_v0, None
-  # sum_t dL/du_t v_{t-1}, with v_{t-1} = reset(u_{t-1}) rebuilt as the
-  # forward built it (v_0 for t = 0). Summed over (T - 1) * B rows as a
-  # vector-matrix product: XLA:CPU's reduction of a sliced (T - 1, ...)
-  # product is several times slower than this GEMV.
-  v_prev = reset(u[:-1], fire(u[:-1], theta, spec.surrogate, spec.slope),
-                 theta, spec.reset_mode, False).astype(v0.dtype)
-  terms = (g_u[1:] * v_prev).reshape((length - 1) * v0.shape[0], -1)
-  acc = (jnp.ones((terms.shape[0],), terms.dtype) @ terms).reshape(
-      v0.shape[1:]) + jnp.sum(g_u[0] * v0, axis=0)
+  # sum_t dL/du_t v_{t-1}: the loop summed t >= 1 per unit; t = 0 uses v_0.
+  acc = jnp.sum(acc + g_u[0] * v0, axis=0)
   return g_x, g_v0, _sum_like(acc, beta.shape).astype(beta.dtype)
 
 
