@@ -226,9 +226,9 @@ def _lif_scan_bwd(spec, res, cts):
     (detach_reset drops the reset's spike term: dL/ds_t sigma'_t alone)
 
   then dL/dx_t = dL/du_t, dL/dv_0 = beta dL/du_0 and
-  dL/dbeta = sum_t dL/du_t v_{t-1}. Like the forward pass, the loop fills
-  one buffer in place, reading dL/du_{t+1} back from it; the beta gradient
-  is one reduction after it.
+  dL/dbeta = sum_t dL/du_t v_{t-1}. The loop updates the spikes' cotangent
+  in place, row by row, into dL/du, and sums the beta gradient per unit as
+  it goes; reading only that buffer and the saved membranes.
   """
   u, v0, beta, x_proto = res
   g_spikes, g_last = cts
@@ -253,28 +253,33 @@ def _lif_scan_bwd(spec, res, cts):
   learn = beta is not None
 
   def body(i, carry):
-    buf, later, acc = carry  # later = dL/du_{t+1}
+    buf, acc = carry
     t = length - 1 - i
+    later = lax.dynamic_index_in_dim(buf, t + 1, 0, False)
     m = (decay * later).astype(v0.dtype).astype(dtype)
     u_t = lax.dynamic_index_in_dim(u, t, 0, False)
-    g_t = lax.dynamic_index_in_dim(g_spikes, t, 0, False)
-    g_u_t = adjoint(m, u_t, g_t)
+    g_t = lax.dynamic_index_in_dim(buf, t, 0, False)
+    buf = lax.dynamic_update_index_in_dim(buf, adjoint(m, u_t, g_t), t, 0)
     if learn:
-      # dL/du_{t+1} v_t, with v_t = reset(u_t) rebuilt as the forward built
-      # it: the beta gradient's term of step t + 1.
+      # The beta gradient's term of step t + 1, dL/du_{t+1} v_t, with
+      # v_t = reset(u_t) rebuilt as the forward built it. dL/du_{t+1} is
+      # read from the updated buffer: any other read of the buffer before
+      # the update makes XLA copy the whole buffer every step.
       v_t = reset(u_t, fire(u_t, theta, spec.surrogate, spec.slope), theta,
                   spec.reset_mode, False).astype(v0.dtype)
-      acc = acc + later * v_t
-    return (lax.dynamic_update_index_in_dim(buf, g_u_t, t, 0), g_u_t, acc)
+      acc = acc + lax.dynamic_index_in_dim(buf, t + 1, 0, False) * v_t
+    return buf, acc
 
-  # dL/du_t is carried to the next (earlier) step, so the loop never reads
-  # its own buffer back: it only writes row t (reading it back would make
-  # XLA copy the buffer), and the beta gradient accumulates per unit.
+  # The loop turns the cotangent of the spikes into dL/du in place: step t
+  # reads dL/ds_t and dL/du_{t+1} from rows t and t + 1 of one buffer and
+  # overwrites row t (the cotangent is usually a temporary, so no fresh
+  # (T, B, ...) buffer is touched). The beta gradient accumulates per unit
+  # in the carry, in autodiff's order.
   m_last = jnp.broadcast_to(g_last.astype(dtype), u.shape[1:])
   g_end = adjoint(m_last, u[-1], g_spikes[-1])
-  buf = jnp.zeros(u.shape, dtype).at[-1].set(g_end)
+  buf = g_spikes.astype(dtype).at[-1].set(g_end)
   acc = jnp.zeros(u.shape[1:], dtype) if learn else jnp.zeros((), dtype)
-  g_u, _, acc = lax.fori_loop(1, length, body, (buf, g_end, acc))
+  g_u, acc = lax.fori_loop(1, length, body, (buf, acc))
   g_x = g_u.astype(x_proto.dtype)
   g_v0 = (decay * g_u[0]).astype(v0.dtype)
   if not learn:
