@@ -317,6 +317,25 @@ class PackedForwardTest(parameterized.TestCase):
         x, jnp.zeros(x.shape[1:]), None, spec))(jnp.ones(shape)))
     self.assertNotIn("u8[", jaxpr)
 
+  @parameterized.parameters(1.0, 0.7, 2.0**-100, 1e-35)
+  def test_loop_spikes_are_fires(self, threshold):
+    # Given membranes at, one ulp around and near the threshold (and, for
+    # the tiny thresholds, differences that flush to zero as subnormals).
+    theta = np.float32(threshold)
+    near = [theta, np.nextafter(theta, np.float32(0)),
+            np.nextafter(theta, np.float32(np.inf)), theta * 2, theta / 2,
+            np.float32(0), -theta, theta * np.float32(1 + 2**-20)]
+    u = jnp.asarray(np.asarray(near, np.float32))
+    spec = neurons.base.LIFScanSpec(threshold, "subtract", False,
+                                    "fast_sigmoid", None, 0.9)
+    # When the loops' spike test and `fire` are evaluated in one program.
+    loop, fired = jax.jit(lambda u: (
+        neurons.base._spikes_of(u, spec),
+        neurons.base.fire(u, threshold, "fast_sigmoid", None)))(u)
+    # Then they agree everywhere.
+    np.testing.assert_array_equal(loop, fired)
+    self.assertEqual(loop.dtype, u.dtype)
+
   def test_gradient_at_a_packable_shape_is_steppings(self):
     # Given the fused and stepped LIF with a learnable per-unit decay, on a
     # packable step: the backward reads the membranes the differentiated
