@@ -95,12 +95,13 @@ def reset(v: jax.Array, s: jax.Array, threshold, mode: str,
 
 
 # The smallest threshold at which `1[v > threshold]` is `fire`'s forward
-# value `1[v - threshold > 0]` in every float dtype XLA computes in (float32,
-# bfloat16 and float16 via float32, float64) even with denormals flushed to
-# zero, as XLA:CPU flushes them: for two floats of at least this size, a
-# non-zero difference is at least 2**-124, never subnormal, so it never
-# flushes to zero.
+# value `1[v - threshold > 0]` for float32, bfloat16 (float32's exponent
+# range) and float64 membranes, even with denormals flushed to zero as
+# XLA:CPU flushes them: for two such floats of at least this size a
+# non-zero difference is at least 2**-124, never subnormal, so never
+# flushed to zero. (float16's normal range is narrow; it keeps `fire`.)
 _DIRECT_COMPARE_MIN_THRESHOLD = 2.0**-100
+_DIRECT_COMPARE_DTYPES = (jnp.float32, jnp.bfloat16, jnp.float64)
 
 
 def _fires(u: jax.Array, spec: "LIFScanSpec") -> jax.Array:
@@ -110,9 +111,11 @@ def _fires(u: jax.Array, spec: "LIFScanSpec") -> jax.Array:
   directly: XLA:CPU compiles `u - theta > 0` next to the reset's
   `u - s theta` into markedly slower loop kernels (1.5 ms of 4 ms in the
   forward loop at T=1000 B=32 D=256) than `u > theta`, which has the same
-  value for any threshold of at least `_DIRECT_COMPARE_MIN_THRESHOLD`.
+  value for any threshold of at least `_DIRECT_COMPARE_MIN_THRESHOLD` in
+  the dtypes of `_DIRECT_COMPARE_DTYPES`.
   """
-  if spec.threshold >= _DIRECT_COMPARE_MIN_THRESHOLD:
+  if (spec.threshold >= _DIRECT_COMPARE_MIN_THRESHOLD and
+      u.dtype in _DIRECT_COMPARE_DTYPES):
     return u > spec.threshold
   return lax.stop_gradient(
       fire(u, spec.threshold, spec.surrogate, spec.slope)) > 0

@@ -317,15 +317,18 @@ class PackedForwardTest(parameterized.TestCase):
         x, jnp.zeros(x.shape[1:]), None, spec))(jnp.ones(shape)))
     self.assertNotIn("u8[", jaxpr)
 
-  @parameterized.parameters(1.0, 0.7, 2.0**-100, 1e-35)
-  def test_loop_spikes_are_fires(self, threshold):
+  @parameterized.parameters(
+      (1.0, np.float32), (0.7, np.float32), (2.0**-100, np.float32),
+      (1e-35, np.float32), (0.7, jnp.bfloat16), (2.0**-100, jnp.bfloat16),
+      (1e-35, jnp.bfloat16), (0.7, np.float16), (2.0**-10, np.float16))
+  def test_loop_spikes_are_fires(self, threshold, dtype):
     # Given membranes at, one ulp around and near the threshold (and, for
     # the tiny thresholds, differences that flush to zero as subnormals).
-    theta = np.float32(threshold)
-    near = [theta, np.nextafter(theta, np.float32(0)),
-            np.nextafter(theta, np.float32(np.inf)), theta * 2, theta / 2,
-            np.float32(0), -theta, theta * np.float32(1 + 2**-20)]
-    u = jnp.asarray(np.asarray(near, np.float32))
+    theta = np.asarray(threshold, dtype)
+    zero, inf = np.asarray(0, dtype), np.asarray(np.inf, dtype)
+    near = [theta, np.nextafter(theta, zero), np.nextafter(theta, inf),
+            theta * 2, theta / 2, zero, -theta]
+    u = jnp.asarray(np.asarray(near, dtype))
     spec = neurons.base.LIFScanSpec(threshold, "subtract", False,
                                     "fast_sigmoid", None, 0.9)
     # When the loops' spike test and `fire` are evaluated in one program.
