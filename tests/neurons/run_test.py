@@ -1,5 +1,6 @@
 """Tests for spike_ssm.neurons.run."""
 
+import re
 import sys
 from unittest import mock
 import zlib
@@ -338,6 +339,27 @@ class PackedForwardTest(parameterized.TestCase):
     # Then they agree everywhere.
     np.testing.assert_array_equal(loop, fired)
     self.assertEqual(loop.dtype, u.dtype)
+
+  @parameterized.parameters(("subtract", True), ("zero", False))
+  def test_compiled_loops_copy_no_float_array(self, reset, learn):
+    # The loops update their buffers in place and the packed forward's
+    # carry in place: XLA copies a whole (T, B, ...) buffer (or the carry)
+    # every step if a step reads its buffer outside the update, or its
+    # kernels run in the other order (see `_lif_spikes_packed` and
+    # `_lif_scan_bwd`), which is correct but several times slower.
+    spec = neurons.base.LIFScanSpec(0.7, reset, False, "fast_sigmoid", None,
+                                    None if learn else 0.9)
+    x, v0 = jnp.ones((6, 8, 4)), jnp.zeros((8, 4))
+    beta = jnp.full((4,), 0.9) if learn else None
+
+    def spikes(x, beta):
+      return neurons.base.lif_scan(x, v0, beta, spec)[0]
+
+    loss = lambda x, beta: jnp.sum(spikes(x, beta)**2)
+    for fn in (spikes, jax.grad(loss, argnums=(0, 1) if learn else 0)):
+      hlo = jax.jit(fn).lower(x, beta).compile().as_text()
+      copies = re.findall(r"= f\d+\[[^\]]*\]\S* copy\(", hlo)
+      self.assertEqual(copies, [], msg=hlo)
 
   def test_gradient_at_a_packable_shape_is_steppings(self):
     # Given the fused and stepped LIF with a learnable per-unit decay, on a
