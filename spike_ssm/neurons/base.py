@@ -94,6 +94,38 @@ def reset(v: jax.Array, s: jax.Array, threshold, mode: str,
 # ----------------------------------------------------------------------------
 
 
+# The smallest threshold at which `1[v > threshold]` is `fire`'s forward
+# value `1[v - threshold > 0]` for float32, bfloat16 (float32's exponent
+# range) and float64 membranes, even with denormals flushed to zero as
+# XLA:CPU flushes them: for two such floats of at least this size a
+# non-zero difference is at least 2**-124, never subnormal, so never
+# flushed to zero. (float16's normal range is narrow; it keeps `fire`.)
+_DIRECT_COMPARE_MIN_THRESHOLD = 2.0**-100
+_DIRECT_COMPARE_DTYPES = (jnp.float32, jnp.bfloat16, jnp.float64)
+
+
+def _fires(u: jax.Array, spec: "LIFScanSpec") -> jax.Array:
+  """Where `fire(u, ...)` is 1, as a boolean array (no gradient).
+
+  Inside `lif_scan`'s loops the membrane is compared with the threshold
+  directly: XLA:CPU compiles `u - theta > 0` next to the reset's
+  `u - s theta` into markedly slower loop kernels (1.5 ms of 4 ms in the
+  forward loop at T=1000 B=32 D=256) than `u > theta`, which has the same
+  value for any threshold of at least `_DIRECT_COMPARE_MIN_THRESHOLD` in
+  the dtypes of `_DIRECT_COMPARE_DTYPES`.
+  """
+  if (spec.threshold >= _DIRECT_COMPARE_MIN_THRESHOLD and
+      u.dtype in _DIRECT_COMPARE_DTYPES):
+    return u > spec.threshold
+  return lax.stop_gradient(
+      fire(u, spec.threshold, spec.surrogate, spec.slope)) > 0
+
+
+def _spikes_of(u: jax.Array, spec: "LIFScanSpec") -> jax.Array:
+  """`fire(u, ...)`'s forward value (0/1 in `u`'s dtype), no gradient."""
+  return _fires(u, spec).astype(u.dtype)
+
+
 class LIFScanSpec(NamedTuple):
   """The static (hashable) options of `lif_scan`.
 
@@ -132,7 +164,7 @@ def _lif_membranes(x, v0, decay, spec: LIFScanSpec) -> jax.Array:
 
   def body(t, buf):
     prev = lax.dynamic_index_in_dim(buf, t - 1, 0, False)
-    s = fire(prev, spec.threshold, spec.surrogate, spec.slope)
+    s = _spikes_of(prev, spec)
     v = reset(prev, s, spec.threshold, spec.reset_mode, False).astype(
         v0.dtype)
     x_t = lax.dynamic_index_in_dim(x, t, 0, False)
@@ -148,14 +180,73 @@ def _lif_membranes(x, v0, decay, spec: LIFScanSpec) -> jax.Array:
 
 def _lif_outputs(u, x_dtype, v0_dtype, spec: LIFScanSpec):
   """Spikes (in `x_dtype`) and the last state from the membranes `u`."""
-  s = fire(u, spec.threshold, spec.surrogate, spec.slope)
+  s = _spikes_of(u, spec)
   v_last = reset(u[-1], s[-1], spec.threshold, spec.reset_mode, False)
   return s.astype(x_dtype), v_last.astype(v0_dtype)
+
+
+# Spikes of this many rows of a step are packed into the bits of one byte.
+_PACK = 8
+
+
+def _packable(shape: tuple[int, ...]) -> bool:
+  """Whether a step of this shape `(B, *hidden_shape)` packs (see below)."""
+  rows = int(np.prod(shape[:-1], dtype=np.int64)) if len(shape) > 1 else 1
+  return rows % _PACK == 0
+
+
+def _lif_spikes_packed(x, v0, decay, spec: LIFScanSpec):
+  """The forward pass alone (nothing saved for a backward pass), packed.
+
+  One loop carries the membrane and stores each step's spikes as bits: the
+  step `(B, *hidden_shape)` is viewed as `(8, rows / 8, last)` and the 8
+  spikes at `[:, j, l]` become the bits of one uint8, 1/32 of the bytes of
+  float32 spikes. The loop runs on one core and its time goes into reading
+  `x` and writing its output, so writing bits instead of floats (or instead
+  of the membranes plus a separate spike pass) shortens it; one vectorised
+  pass afterwards expands the bits into spikes, and XLA splits that pass
+  over the cores.
+
+  Each step computes the bits in the kernel that stores them, then resets
+  the membrane from the stored row. Reading the row back orders the two
+  kernels of the step (bits first, then the reset, which rewrites the carry
+  in place); when XLA schedules the reset first it copies the carry every
+  step and the loop is ~1.5x slower. The step is `LIF.__call__`'s:
+  `integrate`, `fire` (`_fires`), `reset`, in the same dtypes, so spikes
+  are identical.
+  """
+  shape = x.shape[1:]
+  rows = int(np.prod(shape[:-1], dtype=np.int64)) if len(shape) > 1 else 1
+  last = shape[-1]
+  grouped = (_PACK, rows // _PACK, last)
+  # NumPy constants, so that XLA folds them into the loop's kernels. (A
+  # select of the weights where the neurons fire: XLA vectorises it better
+  # than a float -> uint8 conversion.)
+  weights = (1 << np.arange(_PACK, dtype=np.uint8)).reshape(_PACK, 1, 1)
+  shifts = np.arange(_PACK, dtype=np.uint8).reshape(_PACK, 1, 1)
+
+  def body(t, carry):
+    v, bits = carry
+    u = integrate(v, lax.dynamic_index_in_dim(x, t, 0, False), decay)
+    row = jnp.sum(jnp.where(_fires(u, spec).reshape(grouped), weights, 0),
+                  axis=0, dtype=jnp.uint8)
+    bits = lax.dynamic_update_index_in_dim(bits, row, t, 0)
+    row = lax.dynamic_index_in_dim(bits, t, 0, False)
+    s = ((row >> shifts) & 1).reshape(u.shape).astype(u.dtype)
+    v = reset(u, s, spec.threshold, spec.reset_mode, False).astype(v0.dtype)
+    return v, bits
+
+  bits = jnp.zeros((x.shape[0],) + grouped[1:], jnp.uint8)
+  v_last, bits = lax.fori_loop(0, x.shape[0], body, (v0, bits))
+  spikes = ((bits[:, None] >> shifts[None]) & 1).astype(x.dtype)
+  return spikes.reshape(x.shape), v_last
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
 def _lif_scan(x, v0, beta, spec):
   decay = spec.beta if beta is None else beta
+  if _packable(x.shape[1:]):
+    return _lif_spikes_packed(x, v0, decay, spec)
   return _lif_outputs(_lif_membranes(x, v0, decay, spec), x.dtype, v0.dtype,
                       spec)
 
@@ -181,9 +272,9 @@ def _lif_scan_bwd(spec, res, cts):
     (detach_reset drops the reset's spike term: dL/ds_t sigma'_t alone)
 
   then dL/dx_t = dL/du_t, dL/dv_0 = beta dL/du_0 and
-  dL/dbeta = sum_t dL/du_t v_{t-1}. Like the forward pass, the loop fills
-  one buffer in place, reading dL/du_{t+1} back from it; the beta gradient
-  is one reduction after it.
+  dL/dbeta = sum_t dL/du_t v_{t-1}. The loop updates the spikes' cotangent
+  in place, row by row, into dL/du, and sums the beta gradient per unit as
+  it goes; reading only that buffer and the saved membranes.
   """
   u, v0, beta, x_proto = res
   g_spikes, g_last = cts
@@ -201,37 +292,46 @@ def _lif_scan_bwd(spec, res, cts):
       direct = m
       g_s = g_t if spec.detach_reset else g_t - m * theta
     else:
-      direct = m * (1 - fire(u_t, theta, spec.surrogate, spec.slope))
+      direct = m * (1 - _spikes_of(u_t, spec))
       g_s = g_t if spec.detach_reset else g_t - m * u_t
     return direct + g_s * sg
 
-  def body(i, buf):
+  learn = beta is not None
+
+  def body(i, carry):
+    buf, acc = carry
     t = length - 1 - i
     later = lax.dynamic_index_in_dim(buf, t + 1, 0, False)
     m = (decay * later).astype(v0.dtype).astype(dtype)
     u_t = lax.dynamic_index_in_dim(u, t, 0, False)
-    g_t = lax.dynamic_index_in_dim(g_spikes, t, 0, False)
-    return lax.dynamic_update_index_in_dim(buf, adjoint(m, u_t, g_t), t, 0)
+    g_t = lax.dynamic_index_in_dim(buf, t, 0, False)
+    buf = lax.dynamic_update_index_in_dim(buf, adjoint(m, u_t, g_t), t, 0)
+    if learn:
+      # The beta gradient's term of step t + 1, dL/du_{t+1} v_t, with
+      # v_t = reset(u_t) rebuilt as the forward built it. dL/du_{t+1} is
+      # read from the updated buffer: any other read of the buffer before
+      # the update makes XLA copy the whole buffer every step.
+      v_t = reset(u_t, _spikes_of(u_t, spec), theta,
+                  spec.reset_mode, False).astype(v0.dtype)
+      acc = acc + lax.dynamic_index_in_dim(buf, t + 1, 0, False) * v_t
+    return buf, acc
 
-  # The last step starts from the final state's cotangent; the loop reads
-  # dL/ds from its own array, as the forward reads x.
+  # The loop turns the cotangent of the spikes into dL/du in place: step t
+  # reads dL/ds_t and dL/du_{t+1} from rows t and t + 1 of one buffer and
+  # overwrites row t (the cotangent is usually a temporary, so no fresh
+  # (T, B, ...) buffer is touched). The beta gradient accumulates per unit
+  # in the carry, in autodiff's order.
   m_last = jnp.broadcast_to(g_last.astype(dtype), u.shape[1:])
   g_end = adjoint(m_last, u[-1], g_spikes[-1])
-  buf = jnp.zeros(u.shape, dtype).at[-1].set(g_end)
-  g_u = lax.fori_loop(1, length, body, buf)
+  buf = g_spikes.astype(dtype).at[-1].set(g_end)
+  acc = jnp.zeros(u.shape[1:], dtype) if learn else jnp.zeros((), dtype)
+  g_u, acc = lax.fori_loop(1, length, body, (buf, acc))
   g_x = g_u.astype(x_proto.dtype)
   g_v0 = (decay * g_u[0]).astype(v0.dtype)
-  if beta is None:
+  if not learn:
     return g_x, g_v0, None
-  # sum_t dL/du_t v_{t-1}, with v_{t-1} = reset(u_{t-1}) rebuilt as the
-  # forward built it (v_0 for t = 0). Summed over (T - 1) * B rows as a
-  # vector-matrix product: XLA:CPU's reduction of a sliced (T - 1, ...)
-  # product is several times slower than this GEMV.
-  v_prev = reset(u[:-1], fire(u[:-1], theta, spec.surrogate, spec.slope),
-                 theta, spec.reset_mode, False).astype(v0.dtype)
-  terms = (g_u[1:] * v_prev).reshape((length - 1) * v0.shape[0], -1)
-  acc = (jnp.ones((terms.shape[0],), terms.dtype) @ terms).reshape(
-      v0.shape[1:]) + jnp.sum(g_u[0] * v0, axis=0)
+  # sum_t dL/du_t v_{t-1}: the loop summed t >= 1 per unit; t = 0 uses v_0.
+  acc = jnp.sum(acc + g_u[0] * v0, axis=0)
   return g_x, g_v0, _sum_like(acc, beta.shape).astype(beta.dtype)
 
 

@@ -9,13 +9,16 @@ import jax.numpy as jnp
 from spike_ssm.neurons import base
 
 # Backends on which `run` takes a core's fused whole-sequence method. Measured
-# with `python -m benchmarks.run --only=LIF` (T=1000 B=32 D=256, fwd+bwd):
-#   cpu  2-core AMD EPYC, jax 0.10.2: fused 0.58-0.61x Spyx's lax.scan (the
-#        unfused hk.dynamic_unroll path: 1.03x);
-#   gpu  NVIDIA H200, jax 0.11.2 (2026-12-04, benchmarks/results_gpu.json):
-#        fused 36.9 ms vs Spyx 12.4 ms: its in-place membrane writes and the
-#        separate spike pass cost more than they save once every step is a
-#        kernel launch, so GPUs (and TPUs, unmeasured) unroll the core.
+# with `python -m benchmarks.run --only=LIF` (T=1000 B=32 D=256):
+#   cpu  2-core AMD EPYC, jax 0.10.2 (2026-12-04, three runs at load 3-4
+#        from other jobs): fused fwd+bwd 0.33-0.38x Spyx's lax.scan,
+#        forward 0.53-0.54x (the unfused hk.dynamic_unroll path: 1.03x
+#        fwd+bwd);
+#   gpu  NVIDIA H200, jax 0.11.2 (2026-12-04, benchmarks/results_gpu.json,
+#        the fused code of that date): fused 36.9 ms vs Spyx 12.4 ms: its
+#        in-place membrane writes and the separate spike pass cost more than
+#        they save once every step is a kernel launch, so GPUs (and TPUs,
+#        unmeasured) unroll the core.
 FUSED_BACKENDS = ("cpu",)
 
 

@@ -1,5 +1,6 @@
 """Tests for spike_ssm.neurons.run."""
 
+import re
 import sys
 from unittest import mock
 import zlib
@@ -217,6 +218,171 @@ class FusedLIFTest(parameterized.TestCase):
     self.assertEqual(g_f.dtype, jnp.bfloat16)
     chex.assert_trees_all_close(g_f.astype(jnp.float32),
                                 g_s.astype(jnp.float32), **tol.BF16_INPUT)
+
+
+class PackedForwardTest(parameterized.TestCase):
+  """`lif_scan`'s forward pass stores spikes as bits when rows divide by 8."""
+
+  def _fused_stepped_and_inputs(self, case, shape, dtype=jnp.float32):
+    # shape = (T, B, *hidden_shape); the core has hidden_shape shape[2:].
+    reset, detach, learn, per_unit, surrogate = case
+    hidden = shape[2:]
+    beta = (np.linspace(0.5, 0.95, hidden[-1]).astype(np.float32)
+            if per_unit else 0.8)
+
+    def make(fused):
+      def f(x, v0):
+        core = neurons.LIF(hidden, beta, learn_beta=learn, threshold=0.7,
+                           reset=reset, detach_reset=detach,
+                           surrogate=surrogate)
+        state = neurons.LIFState(v0)
+        if fused:
+          return neurons.run(core, x, state, time_major=True)
+        return hk.dynamic_unroll(core, x, state)
+      return hk.transform(f)
+
+    rng = np.random.default_rng(zlib.crc32(repr((case, shape)).encode()))
+    x = jnp.asarray(rng.normal(0.4, 1.0, shape), dtype)
+    v0 = jnp.asarray(rng.uniform(0.0, 0.5, shape[1:]), jnp.float32)
+    return make(True), make(False), x, v0, beta
+
+  @parameterized.parameters(
+      *[(case, (13, 8, 5)) for case in FUSED_CASES],
+      (FUSED_CASES[1], (6, 2, 4, 3)),  # rows = B * 4 = 8
+      (FUSED_CASES[3], (7, 24, 2)),
+  )
+  def test_packed_forward_is_the_stepped_forward(self, case, shape):
+    # Given the fused and the stepped LIF on steps of 8k rows (packable).
+    fused, stepped, x, v0, beta = self._fused_stepped_and_inputs(case, shape)
+    self.assertTrue(neurons.base._packable(x.shape[1:]))
+    params = fused.init(None, x, v0)
+    # When both run forward only.
+    (s_f, v_f), (s_s, v_s) = jax.jit(lambda p, x, v0: (
+        fused.apply(p, None, x, v0), stepped.apply(p, None, x, v0)))(
+            params, x, v0)
+    # Then the fused program stored its spikes as bytes of bits, the spikes
+    # agree exactly and the final states to float32 rounding.
+    jaxpr = str(jax.make_jaxpr(lambda p: fused.apply(p, None, x, v0))(
+        params))
+    self.assertIn("u8[", jaxpr)
+    np.testing.assert_array_equal(s_f, s_s)
+    self.assertGreater(float(s_f.mean()), 0)
+    self.assertLess(float(s_f.mean()), 1)
+    chex.assert_trees_all_close(v_f, v_s, **tol.F32_VS_F64)
+
+  @parameterized.parameters("subtract", "zero")
+  def test_packed_forward_matches_float64_loop(self, reset):
+    # Given inputs kept away from the threshold, 16 examples of 3 units.
+    rng = np.random.default_rng(len(reset))
+    beta = np.asarray([0.6, 0.8, 0.95], np.float32)
+    x, ref = refs.draw_away_from_threshold(
+        rng, (16, 9, 3), lambda x: refs.lif(x, beta.astype(np.float64), 1.0,
+                                            reset))
+    f = hk.transform(lambda x: neurons.run(neurons.LIF(3, beta, reset=reset),
+                                           x))
+    # When the fused LIF runs; then it is the float64 loop.
+    spikes, final = jax.jit(f.apply)(f.init(None, x), None, x)
+    np.testing.assert_array_equal(spikes, ref.outputs)
+    self.assertGreater(ref.outputs.sum(), 0)
+    np.testing.assert_allclose(final.v, ref.final[0], **tol.F32_VS_F64)
+
+  def test_packed_and_membrane_forwards_agree(self):
+    # Given bfloat16 inputs, a float32 state and a per-unit decay.
+    rng = np.random.default_rng(3)
+    x = jnp.asarray(rng.normal(0.4, 1.0, (10, 8, 6)), jnp.bfloat16)
+    v0 = jnp.asarray(rng.uniform(0.0, 0.5, (8, 6)), jnp.float32)
+    beta = jnp.linspace(0.5, 0.95, 6)
+    spec = neurons.base.LIFScanSpec(0.7, "zero", False, "fast_sigmoid", None,
+                                    None)
+    # When the packed forward and the membrane fill (the pass saved for the
+    # backward) both run.
+    packed, membranes = jax.jit(lambda x, v0: (
+        neurons.base._lif_spikes_packed(x, v0, beta, spec),
+        neurons.base._lif_outputs(
+            neurons.base._lif_membranes(x, v0, beta, spec), x.dtype,
+            v0.dtype, spec)))(x, v0)
+    # Then spikes (in the input's dtype) agree exactly, states to rounding.
+    self.assertEqual(packed[0].dtype, jnp.bfloat16)
+    self.assertEqual(packed[1].dtype, jnp.float32)
+    np.testing.assert_array_equal(packed[0], membranes[0])
+    self.assertGreater(float(packed[0].astype(jnp.float32).sum()), 0)
+    chex.assert_trees_all_close(packed[1], membranes[1], **tol.F32_VS_F64)
+
+  @parameterized.parameters(((5, 3, 4),), ((5, 4, 3, 2),), ((5, 7),))
+  def test_unpackable_steps_fill_membranes(self, shape):
+    # Rows (B * prod(hidden_shape[:-1])) not a multiple of 8: no bits.
+    self.assertFalse(neurons.base._packable(shape[1:]))
+    spec = neurons.base.LIFScanSpec(1.0, "subtract", False, "fast_sigmoid",
+                                    None, 0.9)
+    jaxpr = str(jax.make_jaxpr(lambda x: neurons.base.lif_scan(
+        x, jnp.zeros(x.shape[1:]), None, spec))(jnp.ones(shape)))
+    self.assertNotIn("u8[", jaxpr)
+
+  @parameterized.parameters(
+      (1.0, np.float32), (0.7, np.float32), (2.0**-100, np.float32),
+      (1e-35, np.float32), (0.7, jnp.bfloat16), (2.0**-100, jnp.bfloat16),
+      (1e-35, jnp.bfloat16), (0.7, np.float16), (2.0**-10, np.float16))
+  def test_loop_spikes_are_fires(self, threshold, dtype):
+    # Given membranes at, one ulp around and near the threshold (and, for
+    # the tiny thresholds, differences that flush to zero as subnormals).
+    theta = np.asarray(threshold, dtype)
+    zero, inf = np.asarray(0, dtype), np.asarray(np.inf, dtype)
+    near = [theta, np.nextafter(theta, zero), np.nextafter(theta, inf),
+            theta * 2, theta / 2, zero, -theta]
+    u = jnp.asarray(np.asarray(near, dtype))
+    spec = neurons.base.LIFScanSpec(threshold, "subtract", False,
+                                    "fast_sigmoid", None, 0.9)
+    # When the loops' spike test and `fire` are evaluated in one program.
+    loop, fired = jax.jit(lambda u: (
+        neurons.base._spikes_of(u, spec),
+        neurons.base.fire(u, threshold, "fast_sigmoid", None)))(u)
+    # Then they agree everywhere.
+    np.testing.assert_array_equal(loop, fired)
+    self.assertEqual(loop.dtype, u.dtype)
+
+  @parameterized.parameters(("subtract", True), ("zero", False))
+  def test_compiled_loops_copy_no_float_array(self, reset, learn):
+    # The loops update their buffers in place and the packed forward's
+    # carry in place: XLA copies a whole (T, B, ...) buffer (or the carry)
+    # every step if a step reads its buffer outside the update, or its
+    # kernels run in the other order (see `_lif_spikes_packed` and
+    # `_lif_scan_bwd`), which is correct but several times slower.
+    spec = neurons.base.LIFScanSpec(0.7, reset, False, "fast_sigmoid", None,
+                                    None if learn else 0.9)
+    x, v0 = jnp.ones((6, 8, 4)), jnp.zeros((8, 4))
+    beta = jnp.full((4,), 0.9) if learn else None
+
+    def spikes(x, beta):
+      return neurons.base.lif_scan(x, v0, beta, spec)[0]
+
+    loss = lambda x, beta: jnp.sum(spikes(x, beta)**2)
+    for fn in (spikes, jax.grad(loss, argnums=(0, 1) if learn else 0)):
+      hlo = jax.jit(fn).lower(x, beta).compile().as_text()
+      copies = re.findall(r"= f\d+\[[^\]]*\]\S* copy\(", hlo)
+      self.assertEqual(copies, [], msg=hlo)
+
+  def test_gradient_at_a_packable_shape_is_steppings(self):
+    # Given the fused and stepped LIF with a learnable per-unit decay, on a
+    # packable step: the backward reads the membranes the differentiated
+    # forward saved, and its spikes are the packed forward's.
+    case = ("subtract", False, True, True, "triangular")
+    fused, stepped, x, v0, _ = self._fused_stepped_and_inputs(case,
+                                                              (12, 8, 4))
+    params = fused.init(None, x, v0)
+    w = jnp.asarray(np.random.default_rng(1).normal(size=x.shape),
+                    jnp.float32)
+
+    def loss(f):
+      return jax.value_and_grad(
+          lambda p, x, v0: jnp.sum(w * f.apply(p, None, x, v0)[0]),
+          argnums=(0, 1, 2))
+
+    (l_f, g_f), (l_s, g_s), s_f = jax.jit(lambda p, x, v0: (
+        loss(fused)(p, x, v0), loss(stepped)(p, x, v0),
+        fused.apply(p, None, x, v0)[0]))(params, x, v0)
+    np.testing.assert_array_equal(l_f, l_s)
+    self.assertGreater(float(s_f.sum()), 0)
+    chex.assert_trees_all_close(g_f, g_s, **tol.F32_VS_F64)
 
 
 class RunBadInputTest(parameterized.TestCase):
