@@ -252,7 +252,7 @@ def _cotangent(x: jax.Array, shape, dtype) -> jax.Array:
 def _in_place_loop(step, buf, carry, reverse: bool):
   """Runs `carry, buf[t] = step(carry, buf[t], t)` for every t, in place.
 
-  A `while` loop that reads slot t of `buf` and overwrites it with the step's
+  A loop that reads slot t of `buf` and overwrites it with the step's
   output, so the results take the input's buffer: no zero-filled output
   array is allocated, filled and copied (what `lax.scan`'s stacked outputs
   cost on XLA:CPU, one fresh array of `buf`'s size per loop), and when the
@@ -260,19 +260,36 @@ def _in_place_loop(step, buf, carry, reverse: bool):
   updates it without a copy. Other per-step operands are read with
   `lax.dynamic_index_in_dim(x, t)` inside `step`.
 
+  Each iteration first writes the previous step's output and then reads its
+  own slot from the written buffer, so every read of the buffer follows the
+  write in dataflow order. (Writing after the step instead lets XLA:CPU fuse
+  the slot's read into a consumer the write does not depend on, e.g. the new
+  carry, and it then copies the whole buffer every step.) One extra
+  iteration writes the last output, its step masked out of the carry; a
+  write after the loop would be duplicated into each consumer of the
+  result, each on its own copy of the buffer.
+
   Returns:
     `(final carry, buf)`.
   """
   length = buf.shape[0]
+  index = (lambda i: length - 1 - i) if reverse else (lambda i: i)
 
   def body(i, state):
-    carry, buf = state
-    t = length - 1 - i if reverse else i
-    carry, y_t = step(carry, lax.dynamic_index_in_dim(buf, t, keepdims=False),
-                      t)
-    return carry, lax.dynamic_update_index_in_dim(buf, y_t, t, 0)
+    carry, buf, y_prev = state
+    # At i = 0 this writes slot 0's own value back (y_prev starts as it).
+    buf = lax.dynamic_update_index_in_dim(
+        buf, y_prev, index(jnp.maximum(i - 1, 0)), 0)
+    t = index(i)  # Out of range at i = length: clamped, and masked below.
+    new, y_t = step(carry, lax.dynamic_index_in_dim(buf, t, keepdims=False),
+                    t)
+    live = i < length
+    carry = jax.tree.map(lambda n, o: jnp.where(live, n, o), new, carry)
+    return carry, buf, y_t
 
-  return lax.fori_loop(0, length, body, (carry, buf))
+  first = lax.dynamic_index_in_dim(buf, index(0), keepdims=False)
+  carry, buf, _ = lax.fori_loop(0, length + 1, body, (carry, buf, first))
+  return carry, buf
 
 
 def _sequential_bwd(a, h0, h, g_out, reverse, time_varying, b_dtype):
