@@ -250,7 +250,7 @@ def _cotangent(x: jax.Array, shape, dtype) -> jax.Array:
 
 
 def _in_place_loop(step, buf, carry, reverse: bool):
-  """Runs `carry, buf[t] = step(carry, buf[t], t)` for every t, in place.
+  """Runs `carry, buf[t] = step(carry, buf[t], t, live)` for every t, in place.
 
   A loop that reads slot t of `buf` and overwrites it with the step's
   output, so the results take the input's buffer: no zero-filled output
@@ -265,9 +265,11 @@ def _in_place_loop(step, buf, carry, reverse: bool):
   write in dataflow order. (Writing after the step instead lets XLA:CPU fuse
   the slot's read into a consumer the write does not depend on, e.g. the new
   carry, and it then copies the whole buffer every step.) One extra
-  iteration writes the last output, its step masked out of the carry; a
-  write after the loop would be duplicated into each consumer of the
-  result, each on its own copy of the buffer.
+  iteration writes the last output (a write after the loop is duplicated
+  into each consumer of the result, each on its own copy of the buffer);
+  its step sees `live=False` and a clamped `t`, and must leave every carry
+  the caller reads afterwards unchanged (e.g. add `where(live, term, 0)` to
+  an accumulator); the others may take any value.
 
   Returns:
     `(final carry, buf)`.
@@ -280,11 +282,9 @@ def _in_place_loop(step, buf, carry, reverse: bool):
     # At i = 0 this writes slot 0's own value back (y_prev starts as it).
     buf = lax.dynamic_update_index_in_dim(
         buf, y_prev, index(jnp.maximum(i - 1, 0)), 0)
-    t = index(i)  # Out of range at i = length: clamped, and masked below.
-    new, y_t = step(carry, lax.dynamic_index_in_dim(buf, t, keepdims=False),
-                    t)
-    live = i < length
-    carry = jax.tree.map(lambda n, o: jnp.where(live, n, o), new, carry)
+    t = index(i)  # Out of range at i = length: clamped by the reads.
+    carry, y_t = step(carry, lax.dynamic_index_in_dim(buf, t, keepdims=False),
+                      t, i < length)
     return carry, buf, y_t
 
   first = lax.dynamic_index_in_dim(buf, index(0), keepdims=False)
@@ -305,33 +305,38 @@ def _sequential_bwd(a, h0, h, g_out, reverse, time_varying, b_dtype):
   ct = carry_dtype(a.dtype, b_dtype, h0.dtype)
   zeros = jnp.zeros(h.shape[1:], ct)
   a_c = a.astype(ct)
+  read = lambda x, t: lax.dynamic_index_in_dim(x, t, keepdims=False)
 
   if time_varying:
-    def step(m, ct_t, t):
+    def step(m, ct_t, t, live):
+      del live  # The final m is not read.
       g = ct_t + m
-      return lax.dynamic_index_in_dim(a_c, t, keepdims=False) * g, g
-    m0, g = _in_place_loop(step, g_out.astype(ct), zeros, not reverse)
+      return read(a_c, t) * g, g
+    _, g = _in_place_loop(step, g_out.astype(ct), zeros, not reverse)
   else:
     h_c = h.astype(ct)
 
-    def step(carry, ct_t, t):
+    def step(carry, ct_t, t, live):
       m, g_next, a_acc = carry
       g = ct_t + m
-      a_acc = a_acc + g_next * lax.dynamic_index_in_dim(h_c, t, keepdims=False)
+      a_acc = a_acc + jnp.where(live, g_next * read(h_c, t), 0)
       return (a_c * g, g, a_acc), g
-    (m0, _, a_acc), g = _in_place_loop(step, g_out.astype(ct),
-                                       (zeros, zeros, zeros), not reverse)
-  # m0 = a_first * g_first is dL/dh0; g_first * h0 is the a-gradient of the
-  # first step applied, which no loop step added.
+    (_, _, a_acc), g = _in_place_loop(step, g_out.astype(ct),
+                                      (zeros, zeros, zeros), not reverse)
   first = -1 if reverse else 0
+  g_first = g[first]
+  # dL/dh0 = a_first g_first; g_first h0 is the a-gradient of the first step
+  # applied, which no loop step added.
   h0_c = jnp.broadcast_to(h0.astype(ct), h.shape[1:])
   if time_varying:
+    m0 = a_c[first] * g_first
     h_c = h.astype(ct)
     h_prev = (jnp.concatenate([h_c[1:], h0_c[None]]) if reverse else
               jnp.concatenate([h0_c[None], h_c[:-1]]))
     a_bar = g * h_prev
   else:
-    a_bar = a_acc + g[first] * h0_c
+    m0 = a_c * g_first
+    a_bar = a_acc + g_first * h0_c
   return a_bar, _cotangent(g, g.shape, b_dtype), m0
 
 
@@ -507,8 +512,8 @@ def _rotate(a_re, a_im, h, conjugate: bool):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
 def _pair_scan(a_re, a_im, b, reverse):
-  def step(h, b_t, t):
-    del t
+  def step(h, b_t, t, live):
+    del t, live  # The final h is not read.
     h = _rotate(a_re, a_im, h, False) + b_t
     return h, h
   return _in_place_loop(step, b, jnp.zeros(b.shape[1:], b.dtype), reverse)[1]
@@ -533,14 +538,14 @@ def _pair_scan_bwd(reverse, res, g_out):
   zeros = jnp.zeros(h.shape[1:], h.dtype)
   half = jnp.zeros(h.shape[1:-1] + (k,), h.dtype)
 
-  def step(carry, g_t, t):
+  def step(carry, g_t, t, live):
     m, g_next, acc_re, acc_im = carry
     g = g_t + m
     h_t = lax.dynamic_index_in_dim(h, t, keepdims=False)
     gn_re, gn_im = g_next[..., :k], g_next[..., k:]
     h_re, h_im = h_t[..., :k], h_t[..., k:]
-    acc_re = acc_re + (gn_re * h_re + gn_im * h_im)
-    acc_im = acc_im + (gn_im * h_re - gn_re * h_im)
+    acc_re = acc_re + jnp.where(live, gn_re * h_re + gn_im * h_im, 0)
+    acc_im = acc_im + jnp.where(live, gn_im * h_re - gn_re * h_im, 0)
     return (_rotate(a_re, a_im, g, True), g, acc_re, acc_im), g
 
   (_, _, acc_re, acc_im), g = _in_place_loop(
