@@ -18,7 +18,9 @@ state update to this diagonal first-order recurrence and calls
 Gradients come from a custom VJP: the transpose of a linear recurrence is the
 same recurrence run in the other direction with `a` shifted by one step, so
 the backward pass is one more `linear_scan` in the same mode, and only the
-outputs `h` are saved (no associative-scan tree, no per-step residuals).
+outputs `h` are saved (no associative-scan tree, no per-step residuals). In
+sequential mode that scan is one loop that overwrites the cotangent's
+buffer in place (`_in_place_loop`): no zero-filled `(T, ...)` output array.
 
 Carries accumulate in float32 (complex64 for complex input) whatever the
 input dtype; outputs come back in the inputs' result dtype.
@@ -57,6 +59,12 @@ _MODES = tuple(m.value for m in ScanMode)
 #        the LIF recurrence (T=1000, B*D=8192 per step), lax.scan with
 #        unroll=2..8 and a blocked scan (K=2..40 steps per iteration) were
 #        each slower than unroll=1, so no unrolled mode is offered.
+#        complex_pair_scan (T=1024, state 16 x 128, 2026-12-04, load 1-4):
+#        splitting the batch or the states into two independent loops, for
+#        XLA:CPU to run on both cores, was 1.7-2.9x slower fwd and f+b
+#        than one loop; running 2..16 chunks side by side as a wider state
+#        (strided in-place reads, a carry pass and a fix-up) 2.6x slower
+#        fwd; unroll=2..8 1.4-3x slower. So `sequential` stays one loop.
 #   gpu  NVIDIA H200, jax 0.11.2 (2026-12-04, benchmarks/results_gpu.json,
 #        via benchmarks/gpu_bench.sh): parallel is fastest at every T
 #        measured, 256..16384 (linear_scan fwd+bwd at T=256: parallel 0.17
@@ -568,9 +576,10 @@ def complex_pair_scan(a_re: jax.Array,
   axis of `b` and `h` holds `K` real parts followed by `K` imaginary parts,
   the layout one real matmul against `[Re(W); Im(W)]` produces, so the
   layers go from input projection to scan to readout without building a
-  complex array. Evaluated sequentially from `h_{-1} = 0` (`lax.scan`, the
-  fastest mode on CPU), with a custom VJP that saves only `h` and runs the
-  adjoint as one reverse scan. Equals `linear_scan(a_re + i a_im, b_re + i
+  complex array. Evaluated sequentially from `h_{-1} = 0` (the fastest mode
+  on CPU) in one loop that overwrites `b`'s buffer with `h`, with a custom
+  VJP that saves only `h` and runs the adjoint as one reverse loop over the
+  cotangent's buffer. Equals `linear_scan(a_re + i a_im, b_re + i
   b_im, mode="sequential")` in split layout.
 
   Args:
