@@ -16,7 +16,10 @@ quarter of the work of promoting `x` to complex. The `_split` variants keep
 the complex side in "split" layout, a real trailing axis of 2K holding the K
 real parts and then the K imaginary parts (what the matmul produces), so a
 layer can scan it with `ops.scans.complex_pair_scan` and read it out without
-ever building a complex array.
+ever building a complex array. Their matmul has a custom VJP (reverse mode
+only, like that scan) whose weight gradient is one dot contracting the
+flattened rows of both operands; XLA:CPU's autodiff form of the same
+product first copies the cotangent transposed, recomputing it in that pass.
 """
 
 import jax
@@ -44,6 +47,36 @@ def from_complex(z: jax.Array, dtype=None) -> jax.Array:
   return pair if dtype is None else pair.astype(dtype)
 
 
+@jax.custom_vjp
+def _matmul_t(x: jax.Array, w: jax.Array) -> jax.Array:
+  """`x @ w.T` over the last axis of `x`: `(..., I)`, `(O, I)` -> `(..., O)`."""
+  return jnp.einsum("...i,oi->...o", x, w)
+
+
+def _matmul_t_fwd(x, w):
+  return _matmul_t(x, w), (x, w)
+
+
+def _matmul_t_bwd(res, g):
+  x, w = res
+  g_x = jnp.einsum("...o,oi->...i", g, w)
+  # dW = g^T x over every leading position, as one dot on the flattened rows.
+  g_w = lax.dot_general(g.reshape(-1, g.shape[-1]), x.reshape(-1, x.shape[-1]),
+                        (((0,), (0,)), ((), ())))  # [O, I]
+  return g_x.astype(x.dtype), g_w.astype(w.dtype)
+
+
+_matmul_t.defvjp(_matmul_t_fwd, _matmul_t_bwd)
+
+
+def _in_pair(w: jax.Array) -> jax.Array:
+  return jnp.concatenate([jnp.real(w), jnp.imag(w)], axis=0)  # [2K, D]
+
+
+def _out_pair(w: jax.Array) -> jax.Array:
+  return jnp.concatenate([jnp.real(w), -jnp.imag(w)], axis=-1)  # [D, 2K]
+
+
 def project_in_split(x: jax.Array, w: jax.Array) -> jax.Array:
   """`x @ w.T` for real `x`, complex `w`, in split layout: one real matmul.
 
@@ -54,8 +87,7 @@ def project_in_split(x: jax.Array, w: jax.Array) -> jax.Array:
   Returns:
     Real, `(..., 2K)`: the K real parts, then the K imaginary parts.
   """
-  w_pair = jnp.concatenate([jnp.real(w), jnp.imag(w)], axis=0)  # [2K, D]
-  return jnp.einsum("...d,kd->...k", x, w_pair)  # [..., 2K]
+  return _matmul_t(x, _in_pair(w))  # [..., 2K]
 
 
 def project_in(x: jax.Array, w: jax.Array) -> jax.Array:
@@ -69,7 +101,8 @@ def project_in(x: jax.Array, w: jax.Array) -> jax.Array:
     Complex, `(..., K)`.
   """
   k = w.shape[0]
-  z = project_in_split(x, w)  # [..., 2K]
+  # Plain autodiff here (forward mode too): the complex path and `step`.
+  z = jnp.einsum("...d,kd->...k", x, _in_pair(w))  # [..., 2K]
   return lax.complex(z[..., :k], z[..., k:])
 
 
@@ -83,8 +116,7 @@ def project_out_split(h: jax.Array, w: jax.Array) -> jax.Array:
   Returns:
     `Re(h) @ Re(w).T - Im(h) @ Im(w).T`, real, `(..., D)`.
   """
-  w_pair = jnp.concatenate([jnp.real(w), -jnp.imag(w)], axis=-1)  # [D, 2K]
-  return jnp.einsum("...k,dk->...d", h, w_pair)
+  return _matmul_t(h, _out_pair(w))
 
 
 def project_out(h: jax.Array, w: jax.Array) -> jax.Array:
@@ -98,4 +130,4 @@ def project_out(h: jax.Array, w: jax.Array) -> jax.Array:
     `Re(h) @ Re(w).T - Im(h) @ Im(w).T`, real, `(..., D)`.
   """
   h_pair = jnp.concatenate([jnp.real(h), jnp.imag(h)], axis=-1)  # [..., 2K]
-  return project_out_split(h_pair, w)
+  return jnp.einsum("...k,dk->...d", h_pair, _out_pair(w))

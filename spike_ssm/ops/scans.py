@@ -18,7 +18,9 @@ state update to this diagonal first-order recurrence and calls
 Gradients come from a custom VJP: the transpose of a linear recurrence is the
 same recurrence run in the other direction with `a` shifted by one step, so
 the backward pass is one more `linear_scan` in the same mode, and only the
-outputs `h` are saved (no associative-scan tree, no per-step residuals).
+outputs `h` are saved (no associative-scan tree, no per-step residuals). In
+sequential mode that scan is one loop that overwrites the cotangent's
+buffer in place (`_in_place_loop`): no zero-filled `(T, ...)` output array.
 
 Carries accumulate in float32 (complex64 for complex input) whatever the
 input dtype; outputs come back in the inputs' result dtype.
@@ -57,6 +59,12 @@ _MODES = tuple(m.value for m in ScanMode)
 #        the LIF recurrence (T=1000, B*D=8192 per step), lax.scan with
 #        unroll=2..8 and a blocked scan (K=2..40 steps per iteration) were
 #        each slower than unroll=1, so no unrolled mode is offered.
+#        complex_pair_scan (T=1024, state 16 x 128, 2026-12-04, load 1-4):
+#        splitting the batch or the states into two independent loops, for
+#        XLA:CPU to run on both cores, was 1.7-2.9x slower fwd and f+b
+#        than one loop; running 2..16 chunks side by side as a wider state
+#        (strided in-place reads, a carry pass and a fix-up) 2.6x slower
+#        fwd; unroll=2..8 1.4-3x slower. So `sequential` stays one loop.
 #   gpu  NVIDIA H200, jax 0.11.2 (2026-12-04, benchmarks/results_gpu.json,
 #        via benchmarks/gpu_bench.sh): parallel is fastest at every T
 #        measured, 256..16384 (linear_scan fwd+bwd at T=256: parallel 0.17
@@ -249,46 +257,95 @@ def _cotangent(x: jax.Array, shape, dtype) -> jax.Array:
   return x.astype(dtype)
 
 
+def _in_place_loop(step, buf, carry, reverse: bool):
+  """Runs `carry, buf[t] = step(carry, buf[t], t, live)` for every t, in place.
+
+  A loop that reads slot t of `buf` and overwrites it with the step's
+  output, so the results take the input's buffer: no zero-filled output
+  array is allocated, filled and copied (what `lax.scan`'s stacked outputs
+  cost on XLA:CPU, one fresh array of `buf`'s size per loop), and when the
+  caller's `buf` is dead afterwards (a cotangent, a projection's output) XLA
+  updates it without a copy. Other per-step operands are read with
+  `lax.dynamic_index_in_dim(x, t)` inside `step`.
+
+  Each iteration first writes the previous step's output and then reads its
+  own slot from the written buffer, so every read of the buffer follows the
+  write in dataflow order. (Writing after the step instead lets XLA:CPU fuse
+  the slot's read into a consumer the write does not depend on, e.g. the new
+  carry, and it then copies the whole buffer every step.) One extra
+  iteration writes the last output (a write after the loop is duplicated
+  into each consumer of the result, each on its own copy of the buffer);
+  its step sees `live=False` and a clamped `t`, and must leave every carry
+  the caller reads afterwards unchanged (e.g. add `where(live, term, 0)` to
+  an accumulator); the others may take any value.
+
+  Returns:
+    `(final carry, buf)`.
+  """
+  length = buf.shape[0]
+  index = (lambda i: length - 1 - i) if reverse else (lambda i: i)
+
+  def body(i, state):
+    carry, buf, y_prev = state
+    # At i = 0 this writes slot 0's own value back (y_prev starts as it).
+    buf = lax.dynamic_update_index_in_dim(
+        buf, y_prev, index(jnp.maximum(i - 1, 0)), 0)
+    t = index(i)  # Out of range at i = length: clamped by the reads.
+    carry, y_t = step(carry, lax.dynamic_index_in_dim(buf, t, keepdims=False),
+                      t, i < length)
+    return carry, buf, y_t
+
+  first = lax.dynamic_index_in_dim(buf, index(0), keepdims=False)
+  carry, buf, _ = lax.fori_loop(0, length + 1, body, (carry, buf, first))
+  return carry, buf
+
+
 def _sequential_bwd(a, h0, h, g_out, reverse, time_varying, b_dtype):
-  """Adjoint of the sequential scan as one fused scan, no shifted copies.
+  """Adjoint of the sequential scan: one in-place loop over the cotangent.
 
   For the forward recurrence the adjoint is g_t = dL/dh_t + a_{t+1} g_{t+1},
   with dL/db_t = g_t and dL/da_t = g_t h_{t-1}. Walking t backwards, the
-  carry holds (a_{t+1} g_{t+1}, g_{t+1}); step t reads (a_t, dL/dh_t, h_t)
-  and emits g_t and g_{t+1} h_t = dL/da_{t+1}, so no shifted copy of `a` or
-  `h` is built. A time-invariant `a` sums its gradient in the carry.
+  carry holds m = a_{t+1} g_{t+1} (and, for a time-invariant `a`, g_{t+1} and
+  the running sum of g_{t+1} h_t, its gradient); step t overwrites dL/dh_t
+  with g_t in the cotangent's own buffer (`_in_place_loop`). A time-varying
+  `a` gets its gradient g_t h_{t-1} from one elementwise pass afterwards.
   """
   ct = carry_dtype(a.dtype, b_dtype, h0.dtype)
   zeros = jnp.zeros(h.shape[1:], ct)
+  a_c = a.astype(ct)
+  read = lambda x, t: lax.dynamic_index_in_dim(x, t, keepdims=False)
 
-  def step(carry, xs):
-    m, g_next, a_acc = carry
-    if time_varying:
-      a_t, ct_t, h_t = xs
-    else:
-      (ct_t, h_t), a_t = xs, a
-    g = ct_t.astype(ct) + m
-    a_term = g_next * h_t.astype(ct)
-    g_b = _cotangent(g, g.shape, b_dtype)
-    m = a_t.astype(ct) * g
-    if time_varying:
-      return (m, g, a_acc), (g_b, a_term)
-    return (m, g, a_acc + a_term), g_b
-
-  xs = (a, g_out, h) if time_varying else (g_out, h)
-  (m0, g0, a_acc), ys = lax.scan(step, (zeros, zeros, zeros), xs,
-                                 reverse=not reverse)
-  # m0 = a_first * g_first is dL/dh0; g0 * h0 is the a-gradient of the first
-  # step applied, which no scan step emitted.
-  a_first_term = g0 * h0.astype(ct)
   if time_varying:
-    b_bar, a_terms = ys
-    a_bar = (jnp.concatenate([a_terms[1:], a_first_term[None]]) if reverse
-             else jnp.concatenate([a_first_term[None], a_terms[:-1]]))
+    def step(m, ct_t, t, live):
+      del live  # The final m is not read.
+      g = ct_t + m
+      return read(a_c, t) * g, g
+    _, g = _in_place_loop(step, g_out.astype(ct), zeros, not reverse)
   else:
-    b_bar = ys
-    a_bar = a_acc + a_first_term
-  return a_bar, b_bar, m0
+    h_c = h.astype(ct)
+
+    def step(carry, ct_t, t, live):
+      m, g_next, a_acc = carry
+      g = ct_t + m
+      a_acc = a_acc + jnp.where(live, g_next * read(h_c, t), 0)
+      return (a_c * g, g, a_acc), g
+    (_, _, a_acc), g = _in_place_loop(step, g_out.astype(ct),
+                                      (zeros, zeros, zeros), not reverse)
+  first = -1 if reverse else 0
+  g_first = g[first]
+  # dL/dh0 = a_first g_first; g_first h0 is the a-gradient of the first step
+  # applied, which no loop step added.
+  h0_c = jnp.broadcast_to(h0.astype(ct), h.shape[1:])
+  if time_varying:
+    m0 = a_c[first] * g_first
+    h_c = h.astype(ct)
+    h_prev = (jnp.concatenate([h_c[1:], h0_c[None]]) if reverse else
+              jnp.concatenate([h0_c[None], h_c[:-1]]))
+    a_bar = g * h_prev
+  else:
+    m0 = a_c * g_first
+    a_bar = a_acc + g_first * h0_c
+  return a_bar, _cotangent(g, g.shape, b_dtype), m0
 
 
 def _scan_bwd(mode, reverse, chunk_size, time_varying, res, g_out):
@@ -463,11 +520,11 @@ def _rotate(a_re, a_im, h, conjugate: bool):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
 def _pair_scan(a_re, a_im, b, reverse):
-  def step(h, b_t):
+  def step(h, b_t, t, live):
+    del t, live  # The final h is not read.
     h = _rotate(a_re, a_im, h, False) + b_t
     return h, h
-  return lax.scan(step, jnp.zeros(b.shape[1:], b.dtype), b,
-                  reverse=reverse)[1]
+  return _in_place_loop(step, b, jnp.zeros(b.shape[1:], b.dtype), reverse)[1]
 
 
 def _pair_scan_fwd(a_re, a_im, b, reverse):
@@ -476,30 +533,31 @@ def _pair_scan_fwd(a_re, a_im, b, reverse):
 
 
 def _pair_scan_bwd(reverse, res, g_out):
-  """The adjoint recurrence `g_t = dL/dh_t + conj(a) g_{t+1}`, one scan.
+  """The adjoint recurrence `g_t = dL/dh_t + conj(a) g_{t+1}`, one loop.
 
   As `_sequential_bwd`: the carry holds `(conj(a) g_{t+1}, g_{t+1})` and the
   per-example a-gradient `sum_t conj(h_t) g_{t+1}` (its real and imaginary
-  parts are the gradients of `a_re` and `a_im`); the state before the first
-  step is zero, so it adds nothing.
+  parts are the gradients of `a_re` and `a_im`), and g_t overwrites dL/dh_t
+  in the cotangent's buffer; the state before the first step is zero, so it
+  adds nothing.
   """
   a_re, a_im, h = res
   k = a_re.shape[-1]
   zeros = jnp.zeros(h.shape[1:], h.dtype)
   half = jnp.zeros(h.shape[1:-1] + (k,), h.dtype)
 
-  def step(carry, xs):
+  def step(carry, g_t, t, live):
     m, g_next, acc_re, acc_im = carry
-    g_t, h_t = xs
     g = g_t + m
+    h_t = lax.dynamic_index_in_dim(h, t, keepdims=False)
     gn_re, gn_im = g_next[..., :k], g_next[..., k:]
     h_re, h_im = h_t[..., :k], h_t[..., k:]
-    acc_re = acc_re + (gn_re * h_re + gn_im * h_im)
-    acc_im = acc_im + (gn_im * h_re - gn_re * h_im)
+    acc_re = acc_re + jnp.where(live, gn_re * h_re + gn_im * h_im, 0)
+    acc_im = acc_im + jnp.where(live, gn_im * h_re - gn_re * h_im, 0)
     return (_rotate(a_re, a_im, g, True), g, acc_re, acc_im), g
 
-  (_, _, acc_re, acc_im), g = lax.scan(
-      step, (zeros, zeros, half, half), (g_out, h), reverse=not reverse)
+  (_, _, acc_re, acc_im), g = _in_place_loop(
+      step, g_out.astype(h.dtype), (zeros, zeros, half, half), not reverse)
   return (_sum_to_shape(acc_re, a_re.shape), _sum_to_shape(acc_im, a_im.shape),
           g)
 
@@ -518,9 +576,10 @@ def complex_pair_scan(a_re: jax.Array,
   axis of `b` and `h` holds `K` real parts followed by `K` imaginary parts,
   the layout one real matmul against `[Re(W); Im(W)]` produces, so the
   layers go from input projection to scan to readout without building a
-  complex array. Evaluated sequentially from `h_{-1} = 0` (`lax.scan`, the
-  fastest mode on CPU), with a custom VJP that saves only `h` and runs the
-  adjoint as one reverse scan. Equals `linear_scan(a_re + i a_im, b_re + i
+  complex array. Evaluated sequentially from `h_{-1} = 0` (the fastest mode
+  on CPU) in one loop that overwrites `b`'s buffer with `h`, with a custom
+  VJP that saves only `h` and runs the adjoint as one reverse loop over the
+  cotangent's buffer. Equals `linear_scan(a_re + i a_im, b_re + i
   b_im, mode="sequential")` in split layout.
 
   Args:

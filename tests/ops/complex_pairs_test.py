@@ -2,6 +2,7 @@
 
 from absl.testing import absltest
 import chex
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -32,6 +33,53 @@ class ComplexPairsTest(chex.TestCase):
     self.assertEqual((z.dtype, y.dtype), (jnp.complex64, jnp.float32))
     np.testing.assert_allclose(z, x @ w_in.T, **tol.F32_VS_F64)
     np.testing.assert_allclose(y, np.real(h @ w_out.T), **tol.F32_VS_F64)
+
+  def test_split_projection_gradients_match_float64_reference(self):
+    # Given a real input, a split state, complex weights as (re, im) parts
+    # and a random linear loss on each output (float64 NumPy references).
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(6, 2, 3))
+    h = rng.normal(size=(6, 2, 8))  # K = 4: [re | im]
+    w_in = _complex(rng, (4, 3))
+    w_out = _complex(rng, (3, 4))
+    v_in = rng.normal(size=(6, 2, 8))
+    v_out = rng.normal(size=(6, 2, 3))
+    f32 = lambda a: jnp.asarray(a, jnp.float32)
+
+    def loss_in(x, wr, wi):
+      z = complex_pairs.project_in_split(x, jax.lax.complex(wr, wi))
+      return jnp.sum(f32(v_in) * z)
+
+    def loss_out(h, wr, wi):
+      y = complex_pairs.project_out_split(h, jax.lax.complex(wr, wi))
+      return jnp.sum(f32(v_out) * y)
+
+    # When differentiated through the custom VJP (under jit).
+    g_in = jax.jit(jax.grad(loss_in, argnums=(0, 1, 2)))(
+        f32(x), f32(w_in.real), f32(w_in.imag))
+    g_out = jax.jit(jax.grad(loss_out, argnums=(0, 1, 2)))(
+        f32(h), f32(w_out.real), f32(w_out.imag))
+    # Then z = x [Wr; Wi]^T and y = h [Wr, -Wi]^T have these gradients.
+    rows = lambda a: a.reshape(-1, a.shape[-1])
+    want_in = (v_in @ np.concatenate([w_in.real, w_in.imag]),
+               rows(v_in[..., :4]).T @ rows(x),
+               rows(v_in[..., 4:]).T @ rows(x))
+    want_out = (v_out @ np.concatenate([w_out.real, -w_out.imag], axis=-1),
+                rows(v_out).T @ rows(h[..., :4]),
+                -rows(v_out).T @ rows(h[..., 4:]))
+    for got, want in zip(g_in + g_out, want_in + want_out):
+      self.assertEqual(got.dtype, jnp.float32)
+      np.testing.assert_allclose(got, want, **tol.F32_VS_F64)
+
+  def test_split_projection_gradient_dtypes_follow_inputs(self):
+    # A bfloat16 input with float32 weights: each gradient in its primal's
+    # dtype, as plain autodiff of the same product gives.
+    x = jnp.ones((5, 3), jnp.bfloat16)
+    w = jnp.ones((2, 3), jnp.float32)
+    g_x, g_w = jax.grad(
+        lambda x, w: complex_pairs.project_in_split(
+            x, jax.lax.complex(w, w)).sum(), argnums=(0, 1))(x, w)
+    self.assertEqual((g_x.dtype, g_w.dtype), (jnp.bfloat16, jnp.float32))
 
   def test_pairs_round_trip_and_keep_precision(self):
     rng = np.random.default_rng(1)

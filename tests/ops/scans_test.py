@@ -1,6 +1,7 @@
 """Tests for spike_ssm.ops.scans.linear_scan."""
 
 import itertools
+import re
 import zlib
 
 from absl.testing import absltest
@@ -27,6 +28,24 @@ MODE_EQUIVALENCE_CASES = (
      (7, True, True, False), (7, False, False, True),
      (300, True, False, False), (300, False, True, True),
      (1024, True, True, True), (1024, False, False, False)])
+
+
+def _loop_body_copies(fn, *args, shape):
+  """`copy` ops of a `shape` array inside the while bodies of fn's program.
+
+  The compiled (XLA) text of `jit(fn)`: a body that copies a whole
+  `(T, ...)` buffer does it every step, which makes the loop quadratic in T.
+  """
+  text = jax.jit(fn).lower(*args).compile().as_text()
+  bodies = set(re.findall(r"body=%([\w.-]+)", text))
+  self_check = bool(bodies)
+  dims = ",".join(str(d) for d in shape)
+  copies = []
+  for name, comp in re.findall(r"^%([\w.-]+) [^\n]*\{\n(.*?)^\}", text,
+                               re.M | re.S):
+    if name in bodies:
+      copies += re.findall(rf"f32\[{dims}\]\{{[0-9,]*\}} copy\(", comp)
+  return self_check, copies
 
 
 def reference_scan(a, b, h0=None, reverse=False):
@@ -244,6 +263,20 @@ class LinearScanDtypeTest(parameterized.TestCase):
         jnp.broadcast_to(a, b.shape), b, mode=mode)))(a)
     np.testing.assert_allclose(got, ref, **tol.F32_SCAN_SHORT)
 
+  @parameterized.product(time_varying=(True, False), reverse=(False, True))
+  def test_sequential_gradient_loop_updates_in_place(self, time_varying,
+                                                     reverse):
+    # The adjoint loop overwrites the cotangent slot by slot: no step may copy
+    # the whole (T, ...) buffer (XLA:CPU does when a read of the slot is not
+    # ordered before the write), or the backward is quadratic in T.
+    a = jnp.full((16, 4, 8) if time_varying else (8,), 0.9)
+    b = jnp.ones((16, 4, 8))
+    grad = jax.grad(lambda a, b: jnp.sum(scans.linear_scan(
+        a, b, mode="sequential", reverse=reverse) ** 2), argnums=(0, 1))
+    has_loop, copies = _loop_body_copies(grad, a, b, shape=(16, 4, 8))
+    self.assertTrue(has_loop)
+    self.assertEmpty(copies)
+
 
 class LinearScanVariantsTest(chex.TestCase):
 
@@ -361,6 +394,18 @@ class ComplexPairScanTest(parameterized.TestCase):
                                 jax.grad(complex_, argnums=(0, 1, 2, 3))(*a)))
     got, want = grads(*args)
     chex.assert_trees_all_close(got, want, **tol.F32_VS_F64)
+
+  @parameterized.parameters(False, True)
+  def test_loops_update_in_place(self, reverse):
+    # Forward and adjoint loops overwrite their buffers slot by slot: no step
+    # copies a whole (T, ...) buffer.
+    grad = jax.grad(lambda a, z: jnp.sum(scans.complex_pair_scan(
+        a, a, z, reverse=reverse) ** 2), argnums=(0, 1))
+    has_loop, copies = _loop_body_copies(grad, jnp.full((4,), 0.5),
+                                         jnp.ones((16, 4, 8)),
+                                         shape=(16, 4, 8))
+    self.assertTrue(has_loop)
+    self.assertEmpty(copies)
 
   def test_bad_inputs_name_the_argument(self):
     a = jnp.ones((3,))
