@@ -18,7 +18,6 @@ process is started only where one is needed (a kill, a signal, a lock, the
 launcher's output).
 """
 
-import atexit
 import contextlib
 import io
 import json
@@ -162,12 +161,10 @@ def _unwritable(path: pathlib.Path):
 
 
 def _config(**train):
-  """digits smoke at 6 steps: the config train_test.ResumeTest runs."""
-  config = train_test.load_config("digits.py", "smoke")
+  """The suite's shared digits run (train_test.shared_config), 6 steps."""
+  config = train_test.shared_config()
   with config.unlocked():
-    config.train.update(num_steps=6, log_every=1, eval_every=3, ckpt_every=3)
     config.train.update(**train)
-    config.model.dropout = 0.2
   return config
 
 
@@ -176,19 +173,10 @@ def _train_losses(workdir) -> dict[int, float]:
   return {r["step"]: r["train/loss"] for r in rows if "train/loss" in r}
 
 
-_BASELINE = {}
-
-
 def _baseline() -> tuple[pathlib.Path, dict[int, float]]:
-  """The uninterrupted 6-step run (once per test process) and its losses."""
-  if not _BASELINE:
-    # A directory of this process's own: test processes run side by side.
-    tmp = tempfile.mkdtemp(prefix="robust_full_")
-    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
-    wd = pathlib.Path(tmp) / "wd"
-    _run_quietly(_config(), str(wd))
-    _BASELINE.update(workdir=wd, losses=_train_losses(wd))
-  return _BASELINE["workdir"], _BASELINE["losses"]
+  """The uninterrupted run (read-only) and its losses: the shared run."""
+  workdir, _ = train_test.shared_run()
+  return workdir, _train_losses(workdir)
 
 
 def _run_quietly(config, workdir, **kwargs):
@@ -722,11 +710,11 @@ class ResumeEndToEndTest(absltest.TestCase):
     saved = (wd / "config.json").read_text()
     config = _config()
     with config.unlocked():
-      config.optim.lr = 0.01
+      config.optim.lr = 0.004
       config.seed = 3
     with self.assertRaisesRegex(
         config_guard.ConfigChangeError,
-        r"\(optim\.lr: 0\.004 -> 0\.01; seed: 0 -> 3\)\. Pass "
+        r"\(optim\.lr: 0\.01 -> 0\.004; seed: 0 -> 3\)\. Pass "
         r"--allow_config_change"):
       train.run(config, str(wd))
     self.assertEqual((wd / "config.json").read_text(), saved)
