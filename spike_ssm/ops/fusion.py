@@ -53,12 +53,15 @@ def fusion_barrier(x: jax.Array) -> jax.Array:
   """Returns `x`; on the CPU, stored once rather than recomputed by consumers.
 
   Args:
-    x: a floating or complex array.
+    x: an array; only floating and complex ones are stored (an integer or
+      boolean array has no cotangent to fence and is returned as is).
 
   Returns:
     `x`, unchanged; its cotangent passes unchanged too (also stored).
   """
-  return _stored(x) if _active() else x
+  if not _active() or not jnp.issubdtype(jnp.result_type(x), jnp.inexact):
+    return x
+  return _stored(x)
 
 
 @jax.custom_vjp
@@ -71,7 +74,7 @@ def _fwd(x):
 
 
 def _bwd(_, g):
-  return (_store(g) if g.size else g,)
+  return (_store(g),)
 
 
 _stored.defvjp(_fwd, _bwd)

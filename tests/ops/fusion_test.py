@@ -38,11 +38,14 @@ class FusionBarrierTest(parameterized.TestCase):
     self.assertEqual((y.dtype, y.shape), (x.dtype, x.shape))
     self.assertEqual(_bits(y), _bits(x))
 
-  def test_complex_and_empty_inputs(self):
+  def test_complex_empty_and_integer_inputs(self):
     z = jnp.asarray([[1 + 2j, -0.0 - 1j], [np.nan + 0j, 3j]], jnp.complex64)
     self.assertEqual(_bits(fusion.fusion_barrier(z)), _bits(z))
     e = jnp.zeros((0, 3), jnp.float32)
     self.assertEqual(fusion.fusion_barrier(e).shape, (0, 3))
+    i = jnp.arange(6, dtype=jnp.int32).reshape(2, 3)
+    np.testing.assert_array_equal(jax.jit(fusion.fusion_barrier)(i), i)
+    self.assertEqual(fusion.fusion_barrier(i).dtype, jnp.int32)
 
   def test_cotangent_passes_unchanged(self):
     # The VJP of the identity is the identity, NaN and -0.0 included.
