@@ -385,6 +385,67 @@ class PackedForwardTest(parameterized.TestCase):
     chex.assert_trees_all_close(g_f, g_s, **tol.F32_VS_F64)
 
 
+class UnrollTest(parameterized.TestCase):
+  """`run(..., unroll=k)`: k steps per loop iteration, the same results."""
+
+  def _unrolled(self, unroll, core=neurons.CuBaLIF):
+    return hk.without_apply_rng(hk.transform(
+        lambda x: neurons.run(core(4, beta=0.8), x, time_major=True,
+                              unroll=unroll)))
+
+  @parameterized.parameters(2, 3, 8, 16)
+  def test_same_outputs_and_gradients_as_one_step(self, unroll):
+    # Given 11 steps (no multiple of 3, 8 or 16) of a core without a fused
+    # method, and the same parameters for every unroll factor.
+    rng = np.random.default_rng(unroll)
+    x = jnp.asarray(rng.normal(0.4, 1.0, (11, 3, 4)), jnp.float32)
+    one, many = self._unrolled(1), self._unrolled(unroll)
+    params = one.init(None, x)
+
+    def loss(f):
+      return jax.grad(lambda p, x: jnp.sum(
+          jnp.sin(f.apply(p, x)[0]) + f.apply(p, x)[1].v.sum()),
+                      argnums=(0, 1))
+
+    # When both run and are differentiated.
+    out_one, out_many = one.apply(params, x), many.apply(params, x)
+    # Then the spikes are identical, and the states and gradients agree to
+    # float32 rounding (XLA may contract a multiply-add differently once
+    # several steps share a loop body).
+    np.testing.assert_array_equal(out_one[0], out_many[0])
+    chex.assert_trees_all_close(out_one[1], out_many[1], **tol.F32_VS_F64)
+    self.assertGreater(float(out_one[0].sum()), 0)
+    chex.assert_trees_all_close(loss(one)(params, x), loss(many)(params, x),
+                                **tol.F32_VS_F64)
+
+  def test_default_comes_from_the_backend_table(self):
+    # Given LIF off the fused path (as on a GPU) and the table patched so
+    # that this backend unrolls 4 steps.
+    f = self._unrolled(None, neurons.LIF)
+    x = jnp.ones((8, 2, 4), jnp.float32)
+    params = f.init(None, x)
+    run_module = sys.modules["spike_ssm.neurons.run"]
+    backend = jax.default_backend()
+    scan_unrolls = lambda: re.findall(
+        r"unroll=(\d+)",
+        str(jax.make_jaxpr(lambda p, x: f.apply(p, x))(params, x)))
+    with mock.patch.object(run_module, "FUSED_BACKENDS", ()):
+      with mock.patch.object(run_module, "UNROLL", {backend: 4}):
+        patched = scan_unrolls()
+      with mock.patch.object(run_module, "UNROLL", {}):
+        default = scan_unrolls()
+    # Then the scan unrolls 4 steps with the entry and 1 without.
+    self.assertEqual(patched, ["4"])
+    self.assertEqual(default, ["1"])
+
+  @parameterized.parameters(0, -2, 1.5, True, "8")
+  def test_bad_unroll_raises(self, unroll):
+    f = self._unrolled(unroll)
+    with self.assertRaisesRegex(ValueError, r"run: unroll must be an int >= "
+                                r"1 or None, got"):
+      f.init(None, jnp.zeros((3, 2, 4)))
+
+
 class RunBadInputTest(parameterized.TestCase):
 
   @parameterized.parameters(
