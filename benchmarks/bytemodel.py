@@ -33,6 +33,16 @@ channel, S the scan's state shape, E the block's expansion):
                  (as the Mamba paper's kernel and
                  spike_ssm's selective_scan do)
 
+Arithmetic (`matmul_flops`): the matrix products of the projections, the
+only arithmetic that can outlast the memory traffic. S5 and LRU project the
+real input (H = D features) onto P' complex states and back, four real
+products of (T B) x H x P' each way: forward 8 T B H P' flops, and the
+backward twice that (the input's and the weights' gradients), 24 T B H P'
+in all. The elementwise components (LIF, PSU_LIF, linear_scan) count 0,
+so their roofline is the bandwidth bound alone; Mamba and MambaBlock are not
+modelled (None). The roofline time of a call is max(bytes / bandwidth,
+flops / matmul rate) with both rates measured in the same run.
+
 `G0` is a strict lower bound for every component (a backward that
 recomputes every recurrence from chunk checkpoints); `G` is what the table
 divides by. See benchmarks/README.md for the derivations.
@@ -107,3 +117,37 @@ def bandwidth_fraction(n_bytes: int | None, gbps: float | None,
   if n_bytes is None or not gbps or not ms:
     return None
   return n_bytes / (gbps * 1e9) / (ms * 1e-3)
+
+
+def matmul_flops(component: str,
+                 dims: Mapping[str, Any]) -> dict[str, int] | None:
+  """The projections' flops of one call (module docstring), or None.
+
+  Returns:
+    `forward` and `forward_backward` flops; None for a component whose
+    arithmetic is not modelled (Mamba, MambaBlock).
+
+  Raises:
+    ValueError: on an unknown component.
+  """
+  if component in ("LIF", "PSU_LIF", "linear_scan"):
+    return {"forward": 0, "forward_backward": 0}
+  if component in ("S5", "LRU"):
+    forward = 8 * dims["T"] * dims["B"] * dims["D"] * dims["P"]
+    return {"forward": forward, "forward_backward": 3 * forward}
+  if component in ("Mamba", "MambaBlock"):
+    return None
+  raise ValueError(f"component: expected one of {list(COMPONENTS)}, got "
+                   f"{component!r}.")
+
+
+def roofline_fraction(n_bytes: int | None, flops: int | None,
+                      gbps: float | None, gflops: float | None,
+                      ms: float | None) -> float | None:
+  """max(bytes / bandwidth, flops / matmul rate) / time: 1.0 is the roof.
+
+  None where the time, the bytes, the flops or a rate is missing.
+  """
+  if n_bytes is None or flops is None or not gbps or not gflops or not ms:
+    return None
+  return max(n_bytes / (gbps * 1e9), flops / (gflops * 1e9)) / (ms * 1e-3)

@@ -37,6 +37,7 @@ from benchmarks import ours
 from benchmarks import roofline
 from benchmarks import spyx_peer
 from benchmarks import timing
+from benchmarks import workers
 from spike_ssm.ops import scans
 
 OURS = "spike_ssm"
@@ -51,6 +52,12 @@ SCAN_MODES = ("auto", "sequential", "parallel", "chunked")
 # --smoke times only `auto` of each spike_ssm layer (each mode is two more
 # compilations; the modes themselves are the library tests' business).
 SMOKE_MODES = ("auto",)
+# Timed calls per program and seconds of timed calls per group and pass.
+# Twenty rounds: on the 2-core benchmark machine single calls spread by
+# 30-150% (host noise), and the medians of ten rounds moved by up to 30%
+# between consecutive runs.
+DEFAULT_REPEATS = 20
+DEFAULT_BUDGET_S = 6.0
 # --smoke's roofline: tiny arrays, it only has to run.
 SMOKE_ROOFLINE = dict(mib=4, matmul_n=64, reps=2)
 
@@ -204,6 +211,10 @@ def _call(build, size, x):
   return build(x, size)
 
 
+def _call_returns_ms(call: Callable[[], float]) -> float:
+  return call()
+
+
 # ----------------------------------------------------------------------------
 # Measuring.
 # ----------------------------------------------------------------------------
@@ -213,47 +224,38 @@ def _log(msg: str) -> None:
   print(msg, file=sys.stderr, flush=True)
 
 
-def measure_group(group: Group, *, repeats: int, budget_s: float,
-                  strict: bool,
-                  bandwidth_gbps: float | None = None,
-                  compile_threads: int = 1) -> list[dict[str, Any]]:
-  """Builds, compiles and times every entry of `group`, interleaved.
+def _new_record(group: Group, entry: Entry) -> dict[str, Any]:
+  return dict(component=group.component, library=entry.library,
+              shape=group.shape, dims=group.dims, mode=entry.mode,
+              reference=entry.reference, status="ok", note=None)
 
-  Args:
-    group: the case.
-    repeats: the most timed calls per program.
-    budget_s: target seconds of timed calls per pass.
-    strict: re-raise any error other than `timing.Unavailable`.
-    bandwidth_gbps: the bound the byte model is divided by (None: no
-      fractions).
-    compile_threads: XLA compilations run at once (their compile seconds
-      are then wall times of concurrent work).
+
+def _failed(rec: dict[str, Any], error: BaseException, strict: bool) -> None:
+  if strict:
+    raise error
+  rec.update(status="failed", note=f"{type(error).__name__}: {error}")
+
+
+def _build_here(group: Group, records: list[dict[str, Any]], *,
+                strict: bool, compile_threads: int):
+  """Builds and compiles every entry in this process.
 
   Returns:
-    One record per entry. Entries that could not be built have status
-    "skipped" (missing library or module) or "failed" (anything else, unless
-    `strict`, which re-raises) and a note saying why. Measured ones carry
-    medians, spreads, a `noisy` flag, the byte model and the fractions of
-    the bandwidth bound.
+    [(record, {"forward": call, "grad": call})] for the entries built; the
+    calls return arrays (timed with `timing.timed_call`).
   """
   inputs = group.make_inputs()
-  records, lowered = [], []
+  lowered = []
   # Building and tracing run here, one entry after the other; only XLA's
   # compilation (which releases the GIL) may run in threads.
-  for entry in group.entries:
-    rec = dict(component=group.component, library=entry.library,
-               shape=group.shape, dims=group.dims, mode=entry.mode,
-               reference=entry.reference, status="ok", note=None)
-    records.append(rec)
+  for rec, entry in zip(records, group.entries):
     try:
       lowered.append((rec, entry,
                       timing.lower_workload(entry.build(inputs))))
     except timing.Unavailable as e:
       rec.update(status="skipped", note=str(e))
     except Exception as e:  # pylint: disable=broad-except
-      if strict:
-        raise
-      rec.update(status="failed", note=f"{type(e).__name__}: {e}")
+      _failed(rec, e, strict)
 
   def compile_one(low):
     try:
@@ -270,38 +272,131 @@ def measure_group(group: Group, *, repeats: int, budget_s: float,
   built = []
   for (rec, entry, low), (compiled, error) in zip(lowered, outcomes):
     if error is not None:
-      if strict:
-        raise error
-      rec.update(status="failed", note=f"{type(error).__name__}: {error}")
+      _failed(rec, error, strict)
       continue
     rec.update(compile_forward_s=compiled.compile_forward_s,
                compile_forward_backward_s=compiled.compile_grad_s)
-    rec.update(_bytes(group, entry, low.workload, compiled.forward_out))
-    built.append((rec, compiled))
-  for rec in records:
-    if rec["note"]:
-      _log(f"  note: {group.component} [{rec['library']}, {rec['mode']}] "
-           f"{rec['status']}: {rec['note']}")
+    rec.update(byte_record(group, entry, low.workload,
+                           compiled.forward_out))
+    built.append((rec, {"forward": compiled.forward, "grad": compiled.grad}))
+  return built
 
-  if built:
-    _log(f"  timing {group.component} {group.shape}: "
-         f"{len(built)} implementation(s)")
-    for kind, attr in (("forward", "forward"), ("forward_backward", "grad")):
-      times = timing.interleaved_times([getattr(c, attr) for _, c in built],
-                                       max_rounds=repeats, budget_s=budget_s)
-      for (rec, _), ts in zip(built, times):
-        rec[f"{kind}_ms"] = timing.median(ts)
-        rec[f"{kind}_times_ms"] = [round(v, 4) for v in ts]
-        rec[f"{kind}_spread"] = timing.spread(ts)
-        rec[f"bandwidth_fraction_{kind}"] = bytemodel.bandwidth_fraction(
-            rec[f"bytes_{kind}"], bandwidth_gbps, rec[f"{kind}_ms"])
-    for rec, _ in built:
-      rec["noisy"] = _is_noisy(rec)
+
+def _build_in_workers(group: Group, records: list[dict[str, Any]],
+                      isolate: dict[str, Any], pool: list[workers.Worker], *,
+                      strict: bool, compile_threads: int):
+  """Builds every entry in a worker process of its own (`benchmarks.workers`).
+
+  The workers are appended to `pool` (the caller closes them). Compilations
+  run one at a time unless `compile_threads` > 1 (then all at once).
+
+  Returns:
+    As `_build_here`, but each call returns its own milliseconds.
+  """
+  for j, entry in enumerate(group.entries):
+    pool.append(workers.Worker(
+        smoke=isolate["smoke"], modes=isolate["modes"],
+        group_index=isolate["group_index"], entry_index=j,
+        label=f"{group.component} [{entry.library}, {entry.mode}]"))
+  replies = []
+  if compile_threads > 1:
+    for worker in pool:
+      worker.start_build()
+    replies = [worker.finish_build() for worker in pool]
+  else:
+    for worker in pool:
+      worker.start_build()
+      replies.append(worker.finish_build())
+  built = []
+  for rec, worker, (status, value) in zip(records, pool, replies):
+    if status == "ok":
+      rec.update(value)
+      built.append((rec, {
+          kind: functools.partial(worker.call, kind)
+          for kind in ("forward", "grad")
+      }))
+    elif status == "skipped":
+      rec.update(status="skipped", note=value)
+    else:
+      _failed(rec, workers.WorkerError(f"{worker.label}: {value}"), strict)
+  return built
+
+
+def measure_group(group: Group, *, repeats: int, budget_s: float,
+                  strict: bool,
+                  bandwidth_gbps: float | None = None,
+                  matmul_gflops: float | None = None,
+                  compile_threads: int = 1,
+                  isolate: dict[str, Any] | None = None
+                  ) -> list[dict[str, Any]]:
+  """Builds, compiles and times every entry of `group`, interleaved.
+
+  Args:
+    group: the case.
+    repeats: the most timed calls per program.
+    budget_s: target seconds of timed calls per pass.
+    strict: re-raise any error other than `timing.Unavailable`.
+    bandwidth_gbps: the bound the byte model is divided by (None: no
+      fractions).
+    matmul_gflops: the arithmetic roof for the roofline fractions (None:
+      none).
+    compile_threads: XLA compilations run at once (their compile seconds
+      are then wall times of concurrent work).
+    isolate: None to build and time every entry in this process; else
+      `dict(smoke=, modes=, group_index=)`, which say how a worker rebuilds
+      `group` (`build_groups(sizes, modes)[group_index]`), and every entry
+      runs in a worker process of its own (`benchmarks.workers`).
+
+  Returns:
+    One record per entry. Entries that could not be built have status
+    "skipped" (missing library or module) or "failed" (anything else, unless
+    `strict`, which re-raises) and a note saying why. Measured ones carry
+    medians, spreads, a `noisy` flag, the byte model and the fractions of
+    the bandwidth bound.
+  """
+  records = [_new_record(group, entry) for entry in group.entries]
+  pool = []
+  try:
+    if isolate is None:
+      built = _build_here(group, records, strict=strict,
+                          compile_threads=compile_threads)
+      timer = timing.timed_call
+    else:
+      built = _build_in_workers(group, records, isolate, pool, strict=strict,
+                                compile_threads=compile_threads)
+      timer = _call_returns_ms
+    for rec in records:
+      if rec["note"]:
+        _log(f"  note: {group.component} [{rec['library']}, {rec['mode']}] "
+             f"{rec['status']}: {rec['note']}")
+    if built:
+      _log(f"  timing {group.component} {group.shape}: "
+           f"{len(built)} implementation(s)"
+           f"{' in worker processes' if isolate else ''}")
+      for kind, attr in (("forward", "forward"),
+                         ("forward_backward", "grad")):
+        times = timing.interleaved_times([calls[attr] for _, calls in built],
+                                         max_rounds=repeats,
+                                         budget_s=budget_s, timer=timer)
+        for (rec, _), ts in zip(built, times):
+          rec[f"{kind}_ms"] = timing.median(ts)
+          rec[f"{kind}_times_ms"] = [round(v, 4) for v in ts]
+          rec[f"{kind}_spread"] = timing.spread(ts)
+          rec[f"bandwidth_fraction_{kind}"] = bytemodel.bandwidth_fraction(
+              rec[f"bytes_{kind}"], bandwidth_gbps, rec[f"{kind}_ms"])
+          rec[f"roofline_fraction_{kind}"] = bytemodel.roofline_fraction(
+              rec[f"bytes_{kind}"], rec[f"flops_{kind}"], bandwidth_gbps,
+              matmul_gflops, rec[f"{kind}_ms"])
+      for rec, _ in built:
+        rec["noisy"] = _is_noisy(rec)
+  finally:
+    for worker in pool:
+      worker.close()
   _add_ratios(records)
   return records
 
 
-def _bytes(group: Group, entry: Entry, workload: timing.Workload,
+def byte_record(group: Group, entry: Entry, workload: timing.Workload,
            forward_out: Any) -> dict[str, int]:
   """The byte model of one entry (`benchmarks.bytemodel`), as record keys."""
   dims = {**group.dims, **(entry.byte_dims or {})}
@@ -309,7 +404,11 @@ def _bytes(group: Group, entry: Entry, workload: timing.Workload,
                             x_bytes=bytemodel.tree_bytes(workload.x),
                             p_bytes=bytemodel.tree_bytes(workload.params),
                             y_bytes=bytemodel.tree_bytes(forward_out))
-  return {f"bytes_{k}": v for k, v in model.items()}
+  record = {f"bytes_{k}": v for k, v in model.items()}
+  flops = bytemodel.matmul_flops(group.component, dims)
+  for kind in ("forward", "forward_backward"):
+    record[f"flops_{kind}"] = None if flops is None else flops[kind]
+  return record
 
 
 def _is_noisy(rec: dict[str, Any]) -> bool:
@@ -339,7 +438,8 @@ def _add_ratios(records: list[dict[str, Any]]) -> None:
 # ----------------------------------------------------------------------------
 
 _HEADER = ("component", "library", "shape", "mode", "fwd ms", "fwd+bwd ms",
-           "spread f / f+b", "of bound f / f+b", "compile s (f / f+b)",
+           "spread f / f+b", "of bound f / f+b", "of roofline f / f+b",
+           "compile s (f / f+b)",
            "ours/theirs fwd", "ours/theirs f+b")
 
 
@@ -379,7 +479,8 @@ def format_table(records: Sequence[dict[str, Any]]) -> str:
     spread = _pair(r, "{}_spread") + (" NOISY" if r.get("noisy") else "")
     rows.append((r["component"], lib, r["shape"], r["mode"],
                  _ms(r.get("forward_ms")), _ms(r.get("forward_backward_ms")),
-                 spread, _pair(r, "bandwidth_fraction_{}"), compile_s,
+                 spread, _pair(r, "bandwidth_fraction_{}"),
+                 _pair(r, "roofline_fraction_{}"), compile_s,
                  _ratio(r["ratio_forward"]),
                  _ratio(r["ratio_forward_backward"])))
   widths = [max(len(row[i]) for row in [_HEADER, *rows])
@@ -416,12 +517,22 @@ def header_lines(machine: dict[str, Any],
            "load average (1/5/15 min): before "
            f"{_load(machine['loadavg_start'])}; after "
            f"{_load(machine.get('loadavg_end'))}"]
+  if machine.get("isolate") is not None:
+    lines.append(
+        "processes: " + ("each implementation in a worker process of its "
+                         "own, one call at a time, rounds interleaved "
+                         "(benchmarks/workers.py)" if machine["isolate"] else
+                         "every implementation in this one process, rounds "
+                         "interleaved"))
   if roof is not None:
     lines.append(roofline.summary(roof))
   lines.append(
       f"spread = (max - min) / median of a row's timed calls; NOISY above "
       f"{timing.NOISY_SPREAD:.0%}. of bound = minimum bytes "
-      "(benchmarks/bytemodel.py) / bound bandwidth / median time.")
+      "(benchmarks/bytemodel.py) / bound bandwidth / median time; of "
+      "roofline = max(that, projection flops / matmul rate) over the "
+      "time: the arithmetic roof counts for S5 and LRU, Mamba's is not "
+      "modelled (-).")
   return lines
 
 
@@ -469,15 +580,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                       help="output path (default benchmarks/results_"
                       "<backend>.json, or ..._smoke.json with --smoke)")
   parser.add_argument("--repeats", type=int, default=None,
-                      help="most timed calls per program (default 10; "
-                      "long cases get fewer, at least 3)")
+                      help=f"most timed calls per program (default "
+                      f"{DEFAULT_REPEATS}; long cases get fewer, at least 3)")
   parser.add_argument("--budget", type=float, default=None,
                       help="target seconds of timed calls per group and "
-                      "pass (default 3)")
+                      f"pass (default {DEFAULT_BUDGET_S:g})")
   parser.add_argument("--compile_threads", type=int, default=1,
                       help="compile a case's programs in this many threads "
                       "(default 1; compile seconds are then concurrent "
                       "wall times)")
+  parser.add_argument("--isolate", default="auto",
+                      choices=("auto", "on", "off"),
+                      help="time every implementation in a worker process "
+                      "of its own (benchmarks/workers.py; auto: on for a "
+                      "full run on a CPU, off for --smoke and accelerators)")
   parser.add_argument("--smoke", action="store_true",
                       help="tiny shapes and one repeat: checks that it runs")
   parser.add_argument("--strict", action="store_true",
@@ -513,15 +629,28 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
   else:
     args.components = [c for c in COMPONENTS if c not in OPT_IN]
   if args.repeats is None:
-    args.repeats = 1 if args.smoke else 10
+    args.repeats = 1 if args.smoke else DEFAULT_REPEATS
   if args.repeats < 1:
     raise ValueError(f"--repeats: expected an integer >= 1, got "
                      f"{args.repeats}.")
   if args.budget is None:
-    args.budget = 0.0 if args.smoke else 3.0
+    args.budget = 0.0 if args.smoke else DEFAULT_BUDGET_S
   if args.budget < 0:
     raise ValueError(f"--budget: expected seconds >= 0, got {args.budget}.")
   return args
+
+
+def resolve_isolate(isolate: str, backend: str, smoke: bool) -> bool:
+  """Whether `--isolate=auto|on|off` runs each entry in its own process.
+
+  `auto` is on for full runs on a CPU, where one process's allocator
+  couples the libraries' timings (`benchmarks/workers.py`), and off for
+  `--smoke` (it only has to run) and on accelerators, whose device memory
+  comes from XLA's own pool.
+  """
+  if isolate == "auto":
+    return backend == "cpu" and not smoke
+  return isolate == "on"
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -545,8 +674,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
   bound = None if roof is None else roof["bandwidth_gbps"]
 
   sizes = SMOKE if args.smoke else FULL
-  groups = [g for g in build_groups(sizes, args.modes)
+  groups = [(i, g) for i, g in enumerate(build_groups(sizes, args.modes))
             if g.component in args.components]
+  isolate = resolve_isolate(args.isolate, machine["backend"], args.smoke)
+  machine["isolate"] = isolate
   left_out = [c for c in COMPONENTS if c not in args.components]
   if left_out and not args.only:
     _log(f"not run by default: {', '.join(left_out)} (name them in --only)")
@@ -557,12 +688,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                         f"results_{machine['backend']}{suffix}.json")
 
   records = []
-  for i, group in enumerate(groups):
+  for i, (group_index, group) in enumerate(groups):
     _log(f"[{group.component} {group.shape}]")
-    records += measure_group(group, repeats=args.repeats,
-                             budget_s=args.budget, strict=args.strict,
-                             bandwidth_gbps=bound,
-                             compile_threads=args.compile_threads)
+    records += measure_group(
+        group, repeats=args.repeats, budget_s=args.budget,
+        strict=args.strict, bandwidth_gbps=bound,
+        matmul_gflops=None if roof is None else roof["matmul_bound_gflops"],
+        compile_threads=args.compile_threads,
+        isolate=dict(smoke=args.smoke, modes=args.modes,
+                     group_index=group_index) if isolate else None)
     if i + 1 < len(groups):
       # A run stopped early (a time limit) still leaves the finished cases.
       _write_json(path, _payload(args, machine, roof, peer_ok, peer_info,
@@ -598,8 +732,12 @@ def _payload(args: argparse.Namespace, machine: dict[str, Any],
       settings=dict(smoke=args.smoke, repeats=args.repeats,
                     budget_s=args.budget, components=args.components,
                     modes=args.modes, compile_threads=args.compile_threads,
+                    isolate=machine.get("isolate"),
                     spread="(max - min) / median of the timed calls",
                     noisy_above=timing.NOISY_SPREAD,
+                    roofline_fraction="max(bytes / roofline.bandwidth_"
+                    "gbps, flops / roofline.matmul_bound_gflops) / median "
+                    "time; flops from bytemodel.matmul_flops",
                     bandwidth_fraction="bytes / roofline.bandwidth_gbps / "
                     "median time; bytes from benchmarks/bytemodel.py"),
       roofline=roof,

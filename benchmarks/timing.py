@@ -137,7 +137,8 @@ def compile_workload(workload: Workload, *, backward: bool = True) -> Compiled:
   return compile_lowered(lower_workload(workload, backward=backward))
 
 
-def _timed_call(call: Callable[[], Any]) -> float:
+def timed_call(call: Callable[[], Any]) -> float:
+  """Milliseconds of one call of `call`, until its outputs are ready."""
   start = time.perf_counter()
   jax.block_until_ready(call())
   return (time.perf_counter() - start) * 1e3
@@ -148,7 +149,9 @@ def interleaved_times(calls: Sequence[Callable[[], Any]],
                       max_rounds: int,
                       min_rounds: int = 3,
                       budget_s: float = 3.0,
-                      warmup: int = 1) -> list[list[float]]:
+                      warmup: int = 1,
+                      timer: Callable[[Callable[[], Any]], float] = timed_call
+                     ) -> list[list[float]]:
   """Times each call in interleaved rounds, after warm-up.
 
   The number of rounds adapts to the cost of the group: enough rounds to
@@ -162,6 +165,9 @@ def interleaved_times(calls: Sequence[Callable[[], Any]],
     budget_s: target wall time for all timed rounds together.
     warmup: untimed calls per callable before timing (at least 1, so the
       first execution's allocation and caching effects are excluded).
+    timer: `timer(call)` runs `call` once and returns its milliseconds
+      (default `timed_call`; `benchmarks.workers` passes calls that are
+      timed in another process and return their own milliseconds).
 
   Returns:
     For each callable, its list of timed durations in milliseconds.
@@ -176,7 +182,7 @@ def interleaved_times(calls: Sequence[Callable[[], Any]],
   estimate = [0.0] * len(calls)
   for i, call in enumerate(calls):
     for _ in range(warmup):
-      estimate[i] = _timed_call(call)
+      estimate[i] = timer(call)
   per_round_s = max(sum(estimate) / 1e3, 1e-6)
   rounds = math.ceil(budget_s / per_round_s)
   rounds = max(min(min_rounds, max_rounds), min(rounds, max_rounds))
@@ -185,7 +191,7 @@ def interleaved_times(calls: Sequence[Callable[[], Any]],
     # Rotating the order keeps any first-in-round effect off one callable.
     for k in range(len(calls)):
       i = (r + k) % len(calls)
-      times[i].append(_timed_call(calls[i]))
+      times[i].append(timer(calls[i]))
   return times
 
 

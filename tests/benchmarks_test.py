@@ -25,6 +25,7 @@ from benchmarks import run
 from benchmarks import spyx_peer
 from benchmarks import timing
 from benchmarks import train_bench
+from benchmarks import workers
 
 
 class SmokeRunTest(parameterized.TestCase):
@@ -99,6 +100,15 @@ class SmokeRunTest(parameterized.TestCase):
             (r[f"{kind}_ms"] * 1e-3))
         self.assertEqual(r[f"{kind}_spread"],
                          timing.spread(r[f"{kind}_times_ms"]))
+        self.assertEqual(
+            r[f"roofline_fraction_{kind}"],
+            bytemodel.roofline_fraction(
+                r[f"bytes_{kind}"], r[f"flops_{kind}"],
+                roof["bandwidth_gbps"], roof["matmul_bound_gflops"],
+                r[f"{kind}_ms"]))
+        if r[f"flops_{kind}"] == 0:  # Elementwise: the bandwidth bound.
+          self.assertAlmostEqual(r[f"roofline_fraction_{kind}"],
+                                 r[f"bandwidth_fraction_{kind}"])
       self.assertEqual(r["noisy"], max(r["forward_spread"],
                                        r["forward_backward_spread"]) > 0.2)
       ref = [q for q in results if q["reference"] and q["status"] == "ok"
@@ -217,6 +227,71 @@ class RatioAndTableTest(parameterized.TestCase):
     self.assertNotIn("spyx", table[2])
 
 
+class WorkerProcessTest(parameterized.TestCase):
+  """`--isolate`: every entry of a group built and timed in its own process."""
+
+  def test_isolated_group_matches_the_in_process_records(self):
+    # Given the smoke LIF group (spike_ssm and Spyx) and how to rebuild it.
+    index, group = next((i, g) for i, g in enumerate(
+        run.build_groups(run.SMOKE, run.SMOKE_MODES)) if g.component == "LIF")
+    isolate = dict(smoke=True, modes=list(run.SMOKE_MODES),
+                   group_index=index)
+    peer_ok, _ = spyx_peer.available()
+
+    # When it is measured in worker processes and in this one.
+    apart = run.measure_group(group, repeats=2, budget_s=0.0, strict=False,
+                              bandwidth_gbps=1.0, isolate=isolate)
+    here = run.measure_group(group, repeats=2, budget_s=0.0, strict=False,
+                             bandwidth_gbps=1.0)
+
+    # Then both give the same rows with the same statuses and byte models;
+    # the isolated ones carry two timed calls per pass each.
+    self.assertEqual([(r["library"], r["mode"], r["status"]) for r in apart],
+                     [(r["library"], r["mode"], r["status"]) for r in here])
+    self.assertEqual([r["status"] for r in apart],
+                     ["ok", "ok" if peer_ok else "skipped"])
+    for a, h in zip(apart, here):
+      if a["status"] != "ok":
+        self.assertEqual(a["note"], h["note"])
+        continue
+      for key in ("bytes_forward", "bytes_forward_backward",
+                  "bytes_forward_backward_recompute"):
+        self.assertEqual(a[key], h[key], key)
+      for kind in ("forward", "forward_backward"):
+        self.assertLen(a[f"{kind}_times_ms"], 2)
+        self.assertTrue(all(v > 0 for v in a[f"{kind}_times_ms"]))
+        # (The JSON keeps each call to 4 decimals of a millisecond.)
+        self.assertAlmostEqual(a[f"{kind}_ms"],
+                               timing.median(a[f"{kind}_times_ms"]),
+                               places=3)
+      self.assertGreater(a["compile_forward_backward_s"], 0)
+
+  def test_a_worker_that_dies_is_reported_not_waited_for(self):
+    # Given a worker asked for an entry its group does not have (it raises
+    # IndexError while building and exits).
+    worker = workers.Worker(smoke=True, modes=["auto"], group_index=0,
+                            entry_index=99, label="LIF [nobody]")
+    try:
+      worker.start_build()
+      # Then the parent gets an error naming the entry and the exit.
+      with self.assertRaisesRegex(workers.WorkerError,
+                                  r"LIF \[nobody\].*exited \(code 1\)"):
+        worker.finish_build()
+    finally:
+      worker.close()
+
+  @parameterized.named_parameters(
+      ("auto_cpu_full", "auto", "cpu", False, True),
+      ("auto_cpu_smoke", "auto", "cpu", True, False),
+      ("auto_gpu", "auto", "gpu", False, False),
+      ("on_smoke", "on", "cpu", True, True),
+      ("off_cpu", "off", "cpu", False, False),
+  )
+  def test_isolate_flag(self, flag, backend, smoke, expected):
+    self.assertEqual(run.resolve_isolate(flag, backend, smoke), expected)
+    self.assertEqual(run.parse_args([f"--isolate={flag}"]).isolate, flag)
+
+
 class InterleavedTimesTest(parameterized.TestCase):
 
   def _counting_calls(self, n):
@@ -304,13 +379,14 @@ class ByteModelTest(parameterized.TestCase):
     workload = entry.build(group.make_inputs())
     out = jax.eval_shape(workload.fn, workload.params, workload.x)
     # When
-    got = run._bytes(group, entry, workload, out)
+    got = run.byte_record(group, entry, workload, out)
     # Then: read a, b, write h; fwd+bwd: read a, b, write and read h,
     # re-read a, write da, db; recompute bound: a, b read twice + grads.
     array = 16 * 2 * 3 * 4
     self.assertEqual(got, {"bytes_forward": 3 * array,
                            "bytes_forward_backward": 7 * array,
-                           "bytes_forward_backward_recompute": 6 * array})
+                           "bytes_forward_backward_recompute": 6 * array,
+                           "flops_forward": 0, "flops_forward_backward": 0})
 
   def test_conj_sym_s5_stores_half_the_states(self):
     # Given the smoke S5 group (P=4) and its conjugate-symmetric row.
@@ -320,13 +396,68 @@ class ByteModelTest(parameterized.TestCase):
     workload = entry.build(group.make_inputs())
     out = jax.eval_shape(workload.fn, workload.params, workload.x)
     # When
-    got = run._bytes(group, entry, workload, out)
+    got = run.byte_record(group, entry, workload, out)
     # Then G - 2 (|x| + |p|) - |x| = 2 |R| with R the P / 2 = 2 complex
     # states of T=8 B=2 steps.
     x = bytemodel.tree_bytes(workload.x)
     p = bytemodel.tree_bytes(workload.params)
     self.assertEqual(got["bytes_forward_backward"] - 2 * (x + p) - x,
                      2 * (2 * 8 * 2 * 2 * 4))
+
+  @parameterized.named_parameters(
+      # 8 T B H P: four real (T B) x H x P products each way; 3x with the
+      # backward (input and weight gradients).
+      ("s5", "S5", dict(T=2, B=3, D=4, P=5), 960, 2880),
+      ("lru", "LRU", dict(T=2, B=3, D=4, P=5), 960, 2880),
+      ("lif", "LIF", dict(T=2, B=3, D=4), 0, 0),
+      ("scan", "linear_scan", dict(T=2, S="2x3"), 0, 0),
+  )
+  def test_matmul_flops_match_hand_counts(self, component, dims, fwd,
+                                          fwd_bwd):
+    self.assertEqual(bytemodel.matmul_flops(component, dims),
+                     {"forward": fwd, "forward_backward": fwd_bwd})
+
+  def test_matmul_flops_are_unmodelled_for_mamba_and_checked(self):
+    self.assertIsNone(bytemodel.matmul_flops("Mamba", dict(T=2)))
+    with self.assertRaisesRegex(ValueError, "component"):
+      bytemodel.matmul_flops("GRU", {})
+
+  @parameterized.named_parameters(("s5", "S5"), ("lru", "LRU"))
+  def test_modelled_flops_do_not_exceed_xla_count(self, component):
+    # Given the smoke layer (T=8 B=2 D=4 P=4) and XLA's own count of its
+    # compiled programs' flops (every op, not only the products).
+    group = [g for g in run.build_groups(run.SMOKE, ["sequential"])
+             if g.component == component][0]
+    workload = group.entries[0].build(group.make_inputs())
+    lowered = timing.lower_workload(workload)
+    counts = []
+    for program in (lowered.forward, lowered.grad):
+      analysis = program.compile().cost_analysis()
+      if isinstance(analysis, list):
+        analysis = analysis[0]
+      counts.append(analysis["flops"])
+    # Then the model's products are a part of what XLA counts, and a
+    # sizeable one (the model is not off by a factor).
+    model = bytemodel.matmul_flops(component, group.dims)
+    for kind, xla in zip(("forward", "forward_backward"), counts):
+      self.assertLessEqual(model[kind], xla, kind)
+      self.assertGreater(model[kind], 0.1 * xla, kind)
+
+  @parameterized.named_parameters(
+      # 1 GB at 10 GB/s: 100 ms, the whole call.
+      ("memory_bound", 1e9, 0, 10.0, 100.0, 100.0, 1.0),
+      # 2 GFLOP at 100 GFLOP/s: 20 ms of a 40 ms call.
+      ("compute_bound", 1e3, 2e9, 10.0, 100.0, 40.0, 0.5),
+      ("no_flops_model", 1e9, None, 10.0, 100.0, 10.0, None),
+      ("no_time", 1e9, 0, 10.0, 100.0, None, None),
+  )
+  def test_roofline_fraction(self, n_bytes, flops, gbps, gflops, ms,
+                             expected):
+    got = bytemodel.roofline_fraction(n_bytes, flops, gbps, gflops, ms)
+    if expected is None:
+      self.assertIsNone(got)
+    else:
+      self.assertAlmostEqual(got, expected)
 
   def test_tree_bytes_counts_every_leaf(self):
     tree = {"a": jnp.zeros((2, 3)), "b": [jax.ShapeDtypeStruct((5,),
