@@ -8,7 +8,7 @@ PYTEST = $(PY) -m pytest
 
 .PHONY: test test-fast bench peer-venv demo clean-venv
 # Benchmarks run in the peer venv (spike_ssm + Spyx 1.0) when it exists, so
-# both libraries are timed in one process; `make peer-venv` builds it.
+# both libraries are timed in one run; `make peer-venv` builds it.
 PEER_VENV ?= .venv-peer
 BENCH_PY := $(if $(wildcard $(PEER_VENV)/bin/python),$(PEER_VENV)/bin/python,$(PY))
 

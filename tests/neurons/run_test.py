@@ -393,9 +393,9 @@ class UnrollTest(parameterized.TestCase):
         lambda x: neurons.run(core(4, beta=0.8), x, time_major=True,
                               unroll=unroll)))
 
-  @parameterized.parameters(2, 3, 8, 16)
+  @parameterized.parameters(3, 16)
   def test_same_outputs_and_gradients_as_one_step(self, unroll):
-    # Given 11 steps (no multiple of 3, 8 or 16) of a core without a fused
+    # Given 11 steps (no multiple of 3; fewer than 16) of a core without a fused
     # method, and the same parameters for every unroll factor.
     rng = np.random.default_rng(unroll)
     x = jnp.asarray(rng.normal(0.4, 1.0, (11, 3, 4)), jnp.float32)
