@@ -298,15 +298,21 @@ def _build_in_workers(group: Group, records: list[dict[str, Any]],
         smoke=isolate["smoke"], modes=isolate["modes"],
         group_index=isolate["group_index"], entry_index=j,
         label=f"{group.component} [{entry.library}, {entry.mode}]"))
+  def finish(worker):
+    try:
+      return worker.finish_build()
+    except workers.WorkerError as e:  # It died or hung: that row failed.
+      return "failed", str(e)
+
   replies = []
   if compile_threads > 1:
     for worker in pool:
       worker.start_build()
-    replies = [worker.finish_build() for worker in pool]
+    replies = [finish(worker) for worker in pool]
   else:
     for worker in pool:
       worker.start_build()
-      replies.append(worker.finish_build())
+      replies.append(finish(worker))
   built = []
   for rec, worker, (status, value) in zip(records, pool, replies):
     if status == "ok":
@@ -318,7 +324,9 @@ def _build_in_workers(group: Group, records: list[dict[str, Any]],
     elif status == "skipped":
       rec.update(status="skipped", note=value)
     else:
-      _failed(rec, workers.WorkerError(f"{worker.label}: {value}"), strict)
+      _failed(rec, workers.WorkerError(
+          value if value.startswith(worker.label) else
+          f"{worker.label}: {value}"), strict)
   return built
 
 
@@ -748,5 +756,5 @@ def _payload(args: argparse.Namespace, machine: dict[str, Any],
 if __name__ == "__main__":
   try:
     main()
-  except ValueError as e:
+  except (ValueError, workers.WorkerError) as e:
     sys.exit(f"error: {e}")

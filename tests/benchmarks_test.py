@@ -12,6 +12,7 @@ train benchmark's flag are tested on their own, against hand counts.
 import json
 import math
 import os
+from unittest import mock
 
 from absl.testing import absltest
 from absl.testing import parameterized
@@ -280,6 +281,54 @@ class WorkerProcessTest(parameterized.TestCase):
         worker.finish_build()
     finally:
       worker.close()
+
+  def test_a_worker_lost_while_building_fails_its_row_only(self):
+    # Given a group whose second worker dies while building (a stand-in
+    # for the process: the parent's side is what is under test).
+    index, group = next((i, g) for i, g in enumerate(
+        run.build_groups(run.SMOKE, run.SMOKE_MODES)) if g.component == "LIF")
+    calls = []
+
+    class FakeWorker:
+
+      def __init__(self, *, entry_index, label, **unused):
+        del unused
+        self.label, self.entry_index = label, entry_index
+
+      def start_build(self):
+        pass
+
+      def finish_build(self):
+        if self.entry_index == 1:
+          raise workers.WorkerError(f"{self.label}: the worker process "
+                                    "exited (code -9)")
+        return "ok", {"compile_forward_s": 0.1,
+                      "compile_forward_backward_s": 0.2,
+                      "bytes_forward": 8, "bytes_forward_backward": 16,
+                      "bytes_forward_backward_recompute": 24,
+                      "flops_forward": 0, "flops_forward_backward": 0}
+
+      def call(self, kind):
+        calls.append((self.entry_index, kind))
+        return 1.5
+
+      def close(self):
+        calls.append((self.entry_index, "closed"))
+
+    # When the group is measured in (fake) workers, not strictly.
+    with mock.patch.object(workers, "Worker", FakeWorker):
+      records = run.measure_group(
+          group, repeats=2, budget_s=0.0, strict=False, bandwidth_gbps=1.0,
+          isolate=dict(smoke=True, modes=["auto"], group_index=index))
+    # Then that row failed naming the worker, the other was timed (a warm-up
+    # and two calls per pass), and both workers were closed.
+    self.assertEqual([r["status"] for r in records], ["ok", "failed"])
+    self.assertRegex(records[1]["note"],
+                     r"^WorkerError: LIF \[spyx, sequential\]: the worker "
+                     r"process exited \(code -9\)$")
+    self.assertEqual(records[0]["forward_times_ms"], [1.5, 1.5])
+    self.assertEqual(calls.count((0, "grad")), 3)
+    self.assertIn((1, "closed"), calls)
 
   @parameterized.named_parameters(
       ("auto_cpu_full", "auto", "cpu", False, True),
