@@ -95,26 +95,39 @@ class Worker:
     self._process.start()
     child.close()
 
+  def _lost(self) -> "WorkerError":
+    self._process.join(5)
+    return WorkerError(f"{self.label}: the worker process exited (code "
+                       f"{self._process.exitcode})")
+
+  def _send(self, message: tuple[Any, ...]) -> None:
+    try:
+      self._conn.send(message)
+    except (BrokenPipeError, ConnectionResetError, EOFError):
+      raise self._lost() from None
+
   def _reply(self) -> tuple[str, Any]:
     if not self._conn.poll(_REPLY_TIMEOUT_S):
       self.close()
       raise WorkerError(f"{self.label}: no reply in {_REPLY_TIMEOUT_S:.0f} s")
     try:
       return self._conn.recv()
-    except EOFError:
-      self._process.join(5)
-      raise WorkerError(f"{self.label}: the worker process exited (code "
-                        f"{self._process.exitcode})") from None
+    except (EOFError, ConnectionResetError):
+      raise self._lost() from None
 
   def start_build(self) -> None:
-    self._conn.send(("build",))
+    """Tells the worker to build (a lost worker surfaces in finish_build)."""
+    try:
+      self._send(("build",))
+    except WorkerError:
+      pass  # finish_build's read reports it, with the exit code.
 
   def finish_build(self) -> tuple[str, Any]:
     """("ok", record fields) | ("skipped", note) | ("failed", note)."""
     return self._reply()
 
   def call(self, kind: str) -> float:
-    self._conn.send(("call", kind))
+    self._send(("call", kind))
     status, value = self._reply()
     if status != "ok":
       raise WorkerError(f"{self.label}: {value}")
