@@ -24,6 +24,7 @@ from benchmarks import bytemodel
 from benchmarks import roofline
 from benchmarks import run
 from benchmarks import spyx_peer
+from benchmarks import sweeps
 from benchmarks import timing
 from benchmarks import train_bench
 from benchmarks import workers
@@ -340,6 +341,43 @@ class WorkerProcessTest(parameterized.TestCase):
   def test_isolate_flag(self, flag, backend, smoke, expected):
     self.assertEqual(run.resolve_isolate(flag, backend, smoke), expected)
     self.assertEqual(run.parse_args([f"--isolate={flag}"]).isolate, flag)
+
+
+class SweepsTest(parameterized.TestCase):
+  """benchmarks.sweeps: the evidence behind UNROLL and PARALLEL_CHUNK_BYTES."""
+
+  def test_lif_unroll_sweep_runs_and_variants_agree(self):
+    peer_ok, _ = spyx_peer.available()
+    records = sweeps.sweep("lif_unroll", smoke=True, repeats=2, budget_s=0.0)
+    self.assertEqual([r["variant"] for r in records],
+                     ["LIF unroll=1", "LIF unroll=4", "LIF spyx"])
+    self.assertEqual([r["status"] for r in records],
+                     ["ok", "ok", "ok" if peer_ok else "skipped"])
+    # The unrolled loop computes the same spikes and gradients.
+    self.assertEqual(records[1]["max_abs_forward"], 0.0)
+    self.assertEqual(records[1]["max_abs_grad"], 0.0)
+    for r in records[:2]:
+      self.assertGreater(r["forward_backward_ms"], 0)
+    self.assertIn("| LIF unroll=4 |", sweeps.format_rows(records))
+
+  def test_mamba_chunk_variants_build(self):
+    labels = []
+    for label, build in sweeps._variants("mamba_chunk", smoke=True):
+      labels.append(label)
+      if "spyx" in label:
+        continue
+      workload = build()
+      out = jax.eval_shape(workload.fn, workload.params, workload.x)
+      self.assertEqual(out.shape, workload.x.shape, label)
+    t = run.SMOKE.mamba[0]
+    self.assertEqual(labels, [
+        "Mamba parallel C=sqrt(T)", f"Mamba parallel C={t}", "Mamba spyx",
+        "MambaBlock parallel C=sqrt(T)", f"MambaBlock parallel C={t}",
+        "MambaBlock spyx"])
+
+  def test_unknown_sweep_raises_naming_the_flag(self):
+    with self.assertRaisesRegex(ValueError, "--only"):
+      sweeps.main(["--only=lif_unroll,fast"])
 
 
 class InterleavedTimesTest(parameterized.TestCase):

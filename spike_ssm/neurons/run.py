@@ -23,9 +23,10 @@ FUSED_BACKENDS = ("cpu",)
 
 # Steps per loop iteration when `run` unrolls a core with `hk.dynamic_unroll`
 # (every core off `FUSED_BACKENDS`, and the cores without a fused method),
-# per backend; 1 elsewhere. Measured in interleaved
-# rounds (LIF T=1000 B=32 D=256, `hk.dynamic_unroll(..., unroll=k)`, median
-# of 20 calls, fwd / fwd+bwd ms, Spyx 11.6 / 12.5 ms in the same run):
+# per backend; 1 elsewhere. Measured in interleaved rounds (LIF T=1000 B=32
+# D=256, `hk.dynamic_unroll(..., unroll=k)`, median of 20 calls, fwd /
+# fwd+bwd ms, Spyx 11.6 / 12.5 ms in the same run; the sweep is
+# `python -m benchmarks.sweeps --only=lif_unroll`):
 #   gpu  NVIDIA H200, jax 0.11.2 (2026-12-04): k=1 12.0 / 22.5, 2 6.0 / 7.2,
 #        4 3.1 / 4.6, 8 1.7 / 3.3, 16 1.0 / 2.7, 32 0.61 / 2.5; XLA compiles
 #        k=8's fwd+bwd in 0.7 s, k=16's in 2.1 s, k=32's in 3.6 s. Every

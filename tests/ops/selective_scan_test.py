@@ -1,6 +1,7 @@
 """Tests for spike_ssm.ops.selective_scan."""
 
 import itertools
+from unittest import mock
 
 from absl.testing import absltest
 from absl.testing import parameterized
@@ -289,6 +290,57 @@ class SoftplusInverseTest(absltest.TestCase):
     for length in (2, 7, 100, 4096, 5000):
       c = sscan.default_chunk_size(length)
       self.assertBetween(c, np.sqrt(length) / 2, np.sqrt(length) * 2)
+
+
+class ParallelChunkSizeTest(parameterized.TestCase):
+  """The parallel modes' default chunk on backends with a memory budget."""
+
+  @parameterized.parameters(
+      # (T, state elements, budget entry, expected C)
+      (1024, 8 * 64 * 16, None, 32),            # No entry: ~sqrt(T).
+      (1024, 8 * 64 * 16, 512 << 20, 1024),     # 32 KiB a step: all of T.
+      (4096, 1 << 20, 512 << 20, 128),          # 4 MiB a step: 128 fit.
+      (4096, 3 << 20, 512 << 20, 64),           # 42 fit: a power of two.
+      (4096, 1 << 24, 512 << 20, 64),           # 8 fit: never below sqrt.
+      (1, 1 << 30, 1, 1),
+  )
+  def test_chunk_fits_the_budget(self, length, state, budget, expected):
+    table = {} if budget is None else {"gpu": budget}
+    with mock.patch.object(sscan, "PARALLEL_CHUNK_BYTES", table):
+      self.assertEqual(sscan.parallel_chunk_size(length, state, "gpu"),
+                       expected)
+
+  @parameterized.parameters("parallel", "chunked", "sequential")
+  def test_selective_scan_takes_it_in_the_parallel_modes(self, mode):
+    # Given this backend with a budget that fits 16 of 40 steps of a
+    # (2, 3, 4) state (24 floats: 96 bytes a step).
+    rng = np.random.default_rng(0)
+    t, bsz, d, n = 40, 2, 3, 4
+    x = jnp.asarray(rng.normal(size=(t, bsz, d)), jnp.float32)
+    dt = jnp.asarray(rng.uniform(0.01, 0.2, (t, bsz, d)), jnp.float32)
+    a = -jnp.asarray(rng.uniform(0.5, 2.0, (d, n)), jnp.float32)
+    b = jnp.asarray(rng.normal(size=(t, bsz, n)), jnp.float32)
+    c = jnp.asarray(rng.normal(size=(t, bsz, n)), jnp.float32)
+    table = {jax.default_backend(): 16 * 96 + 50}
+    seen = []
+    inner = sscan._selective_scan
+
+    def spy(*args, **kwargs):
+      seen.append(kwargs["chunk_size"])
+      return inner(*args, **kwargs)
+
+    # When it runs with the default chunk.
+    with mock.patch.object(sscan, "PARALLEL_CHUNK_BYTES", table), \
+        mock.patch.object(sscan, "_selective_scan", spy):
+      y, h = sscan.selective_scan(x, dt, a, b, c, mode=mode)
+    # Then the parallel modes chunk by 16 (the sequential one by ~sqrt(T)),
+    # and the results are those of the explicit chunk.
+    want = sscan.default_chunk_size(t) if mode == "sequential" else 16
+    self.assertEqual(seen, [want])
+    y_ref, h_ref = sscan.selective_scan(x, dt, a, b, c, mode=mode,
+                                        chunk_size=want)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(h, h_ref)
 
 
 class SelectiveScanBadInputTest(parameterized.TestCase):
