@@ -298,6 +298,7 @@ def _build_in_workers(group: Group, records: list[dict[str, Any]],
         smoke=isolate["smoke"], modes=isolate["modes"],
         group_index=isolate["group_index"], entry_index=j,
         label=f"{group.component} [{entry.library}, {entry.mode}]"))
+
   def finish(worker):
     try:
       return worker.finish_build()
@@ -359,8 +360,8 @@ def measure_group(group: Group, *, repeats: int, budget_s: float,
     One record per entry. Entries that could not be built have status
     "skipped" (missing library or module) or "failed" (anything else, unless
     `strict`, which re-raises) and a note saying why. Measured ones carry
-    medians, spreads, a `noisy` flag, the byte model and the fractions of
-    the bandwidth bound.
+    medians, spreads, a `noisy` flag, the byte and flop models and the
+    fractions of the bandwidth bound and of the roofline.
   """
   records = [_new_record(group, entry) for entry in group.entries]
   pool = []
@@ -405,8 +406,14 @@ def measure_group(group: Group, *, repeats: int, budget_s: float,
 
 
 def byte_record(group: Group, entry: Entry, workload: timing.Workload,
-           forward_out: Any) -> dict[str, int]:
-  """The byte model of one entry (`benchmarks.bytemodel`), as record keys."""
+                forward_out: Any) -> dict[str, int | None]:
+  """The byte and flop models of one entry (`benchmarks.bytemodel`).
+
+  Returns:
+    `bytes_forward`, `bytes_forward_backward`,
+    `bytes_forward_backward_recompute`, `flops_forward` and
+    `flops_forward_backward` (None where the flops are not modelled).
+  """
   dims = {**group.dims, **(entry.byte_dims or {})}
   model = bytemodel.traffic(group.component, dims,
                             x_bytes=bytemodel.tree_bytes(workload.x),

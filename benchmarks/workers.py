@@ -37,7 +37,10 @@ def _serve(conn, spec: dict[str, Any]) -> None:
   from benchmarks import timing  # pylint: disable=g-import-not-at-top
 
   try:
-    conn.recv()  # ("build",): the parent decides when compilation starts.
+    # ("build",): the parent decides when compilation starts; ("stop",)
+    # before it means the run ended first.
+    if conn.recv()[0] != "build":
+      return
     sizes = run.SMOKE if spec["smoke"] else run.FULL
     group = run.build_groups(sizes, spec["modes"])[spec["group_index"]]
     entry = group.entries[spec["entry_index"]]
