@@ -31,6 +31,9 @@
 #   GPU_BENCH_TRAIN=1   afterwards, the S5 and SpikingSSM ListOps train
 #                       steps (benchmarks.train_bench, 3 steps) in the time
 #                       left; off by default (two large compilations)
+#   GPU_BENCH_SWEEPS=1  afterwards, the tuning sweeps (benchmarks.sweeps:
+#                       LIF unroll, Mamba chunk length) into sweeps.md, in
+#                       the time left
 #   GPU_BENCH_SMOKE=1   tiny shapes (checks the script itself, e.g. on CPU)
 set -u -o pipefail
 
@@ -112,6 +115,15 @@ if [ "${GPU_BENCH_TRAIN:-0}" = 1 ]; then
       --json="$out/train_gpu.json" 2>> "$out/run.log" | tee "$out/train.md"
   else
     echo "train steps skipped: ${left}s left" | tee "$out/train.md"
+  fi
+fi
+if [ "${GPU_BENCH_SWEEPS:-0}" = 1 ]; then
+  left=$((230 - ($(date +%s) - start)))
+  if [ $left -gt 30 ]; then
+    timeout --signal=INT "$left" "$py" -m benchmarks.sweeps "${smoke[@]}" \
+      2>> "$out/run.log" | tee "$out/sweeps.md"
+  else
+    echo "sweeps skipped: ${left}s left" | tee "$out/sweeps.md"
   fi
 fi
 echo "wall $(( $(date +%s) - start )) s; files in $out"
