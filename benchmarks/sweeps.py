@@ -157,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list]:
   if args.repeats < 1:
     raise ValueError(f"--repeats: expected an integer >= 1, got "
                      f"{args.repeats}.")
+  if not args.budget >= 0:
+    raise ValueError(f"--budget: expected seconds >= 0, got {args.budget}.")
   machine = timing.machine_info()
   print(f"backend {machine['backend']} ({machine['device_kind']}), jax "
         f"{machine['versions']['jax']}, spike_ssm "

@@ -375,9 +375,15 @@ class SweepsTest(parameterized.TestCase):
         "MambaBlock parallel C=sqrt(T)", f"MambaBlock parallel C={t}",
         "MambaBlock spyx"])
 
-  def test_unknown_sweep_raises_naming_the_flag(self):
-    with self.assertRaisesRegex(ValueError, "--only"):
-      sweeps.main(["--only=lif_unroll,fast"])
+  @parameterized.named_parameters(
+      ("unknown_sweep", ["--only=lif_unroll,fast"], "--only"),
+      ("zero_repeats", ["--repeats=0"], "--repeats"),
+      ("negative_budget", ["--budget=-1"], "--budget"),
+      ("nan_budget", ["--budget=nan"], "--budget"),
+  )
+  def test_bad_arguments_raise_naming_the_flag(self, argv, flag):
+    with self.assertRaisesRegex(ValueError, flag):
+      sweeps.main(argv)
 
 
 class InterleavedTimesTest(parameterized.TestCase):
